@@ -1,0 +1,3 @@
+import t from 'tap'
+
+t.equal(process.versions.node.split('.')[0], '24')
