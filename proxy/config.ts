@@ -1,0 +1,242 @@
+import { type Allowlist, createAllowlist, parseNetwork } from './allowlist.ts'
+import { isStrictAddress } from './client-address.ts'
+import { GW_ERR_CONFIG } from './errors.ts'
+
+/** Everything the gateway is told by its environment, validated once at start and then frozen. */
+export interface GatewayConfig {
+  readonly port: number
+  readonly host: string
+  readonly upstream: UpstreamConfig
+  readonly allowlist: Allowlist
+  readonly trustProxyHops: number
+  readonly upstreamTimeoutMs: number
+  readonly shutdownGraceMs: number
+  readonly logLevel: LogLevel
+  readonly accessLog: boolean
+  readonly iap: IapConfig
+  /** Only used to write Cloud Logging trace ids (`projects/P/traces/T`). */
+  readonly googleCloudProject: string | undefined
+}
+
+export interface UpstreamConfig {
+  /** `http://127.0.0.1:3000`: scheme, host and port only. */
+  readonly origin: string
+  /** The path prefix of UPSTREAM_URL without a trailing slash (`/base`), or '' for none. */
+  readonly basePath: string
+  readonly tls: boolean
+  /** Host header sent upstream; undefined keeps the client's. */
+  readonly hostHeader: string | undefined
+  /** When set, each request carries a Google ID token for this audience in X-Serverless-Authorization. */
+  readonly idTokenAudience: string | undefined
+}
+
+export interface IapConfig {
+  readonly disabled: boolean
+  readonly audiences: readonly string[]
+  readonly keysUrl: string
+  readonly allowedEmails: readonly string[]
+  readonly allowedDomains: readonly string[]
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+export const DEFAULT_IAP_KEYS_URL = 'https://www.gstatic.com/iap/verify/public_key'
+/** Cloud Run lets a request (an SSE stream included) run for up to 3600 s; an LLM may think for minutes. */
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 3_600_000
+
+/** The three audience shapes IAP signs for (google-cloud-facts.md section 1). */
+const AUDIENCE_SHAPES = [
+  /^\/projects\/\d+\/global\/backendServices\/\d+$/,
+  /^\/projects\/\d+\/locations\/[a-z][a-z0-9-]*\/services\/[a-z][a-z0-9-]{0,62}$/,
+  /^\/projects\/\d+\/apps\/[a-z][a-z0-9:.-]{4,62}$/,
+]
+const EMAIL = /^[^\s@,]+@[^\s@,]+\.[^\s@,]+$/
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/
+
+type Env = Readonly<Record<string, string | undefined>>
+
+/**
+ * Reads the gateway's settings from `env`. Every problem is collected and reported together in one
+ * line (`ALLOWED_CIDRS[2] (10.0.0.0/33): prefix length 33 exceeds 32 for IPv4; PORT (abc): ...`).
+ */
+export function loadConfig(env: Env): GatewayConfig {
+  const problems: string[] = []
+  const problem = (name: string, value: string, why: string) => problems.push(`${name} (${value}): ${why}`)
+  const read = (name: string): string | undefined => {
+    const value = env[name]?.trim()
+    return value === '' ? undefined : value
+  }
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const text = read(name)
+    if (text === undefined) return fallback
+    if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+      problem(name, text, `not an integer between ${min} and ${max}`)
+      return fallback
+    }
+    return Number(text)
+  }
+  const boolean = (name: string, fallback: boolean): boolean => {
+    const text = read(name)
+    if (text === undefined) return fallback
+    if (text !== 'true' && text !== 'false') problem(name, text, 'must be true or false')
+    return text === 'true'
+  }
+  const list = (name: string): string[] =>
+    (read(name) ?? '')
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== '')
+
+  const port = integer('PORT', 8080, 0, 65535)
+  const host = read('HOST') ?? '0.0.0.0'
+  if (host !== 'localhost' && !isStrictAddress(host)) problem('HOST', host, 'not an IP address or localhost')
+
+  const upstream = parseUpstream(read('UPSTREAM_URL') ?? 'http://127.0.0.1:3000', problem)
+  const hostHeader = read('UPSTREAM_HOST_HEADER')
+  if (
+    hostHeader !== undefined &&
+    !/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(hostHeader)
+  ) {
+    problem('UPSTREAM_HOST_HEADER', hostHeader, 'not a host[:port]')
+  }
+  const idTokenAudience = read('UPSTREAM_ID_TOKEN_AUDIENCE')
+  if (idTokenAudience !== undefined && !URL.canParse(idTokenAudience)) {
+    problem('UPSTREAM_ID_TOKEN_AUDIENCE', idTokenAudience, 'not a URL (use the receiving service URL)')
+  }
+
+  const cidrs = list('ALLOWED_CIDRS')
+  if (cidrs.length === 0)
+    problems.push('ALLOWED_CIDRS: required, a comma-separated list of CIDRs or addresses')
+  const ranges = cidrs.flatMap((entry, index) => {
+    const parsed = parseNetwork(entry)
+    if (typeof parsed === 'string') {
+      problem(`ALLOWED_CIDRS[${index}]`, entry, parsed)
+      return []
+    }
+    return [parsed]
+  })
+
+  const logLevel = (read('LOG_LEVEL') ?? 'info') as LogLevel
+  if (!LOG_LEVELS.includes(logLevel)) problem('LOG_LEVEL', logLevel, `not one of ${LOG_LEVELS.join(', ')}`)
+
+  const config: GatewayConfig = {
+    port,
+    host,
+    upstream: Object.freeze({
+      ...upstream,
+      hostHeader: hostHeader ?? (upstream.tls ? new URL(upstream.origin).host : undefined),
+      idTokenAudience,
+    }),
+    allowlist: createAllowlist(cidrs, ranges),
+    trustProxyHops: integer('TRUST_PROXY_HOPS', 0, 0, 16),
+    upstreamTimeoutMs: integer('UPSTREAM_TIMEOUT_MS', DEFAULT_UPSTREAM_TIMEOUT_MS, 1, 86_400_000),
+    shutdownGraceMs: integer('SHUTDOWN_GRACE_MS', 8000, 0, 3_600_000),
+    logLevel,
+    accessLog: boolean('ACCESS_LOG', true),
+    iap: parseIap(read, list, boolean, problem, problems),
+    googleCloudProject: read('GOOGLE_CLOUD_PROJECT'),
+  }
+  if (problems.length > 0) throw new GW_ERR_CONFIG(problems.join('; '))
+  return Object.freeze(config)
+}
+
+type Problem = (name: string, value: string, why: string) => void
+
+function parseUpstream(text: string, problem: Problem): Pick<UpstreamConfig, 'origin' | 'basePath' | 'tls'> {
+  const fallback = { origin: 'http://127.0.0.1:3000', basePath: '', tls: false }
+  if (!URL.canParse(text)) {
+    problem('UPSTREAM_URL', text, 'not a URL')
+    return fallback
+  }
+  const url = new URL(text)
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    problem('UPSTREAM_URL', text, 'scheme must be http or https')
+    return fallback
+  }
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+    // Do not echo the value back: it may hold a password.
+    problem(
+      'UPSTREAM_URL',
+      `${url.protocol}//${url.host}`,
+      'must not carry credentials, a query or a fragment',
+    )
+    return fallback
+  }
+  return { origin: url.origin, basePath: url.pathname.replace(/\/+$/, ''), tls: url.protocol === 'https:' }
+}
+
+function parseIap(
+  read: (name: string) => string | undefined,
+  list: (name: string) => string[],
+  boolean: (name: string, fallback: boolean) => boolean,
+  problem: Problem,
+  problems: string[],
+): IapConfig {
+  const disabled = boolean('IAP_DISABLED', false)
+  const audiences = list('IAP_AUDIENCE')
+  if (audiences.length === 0 && !disabled) {
+    problems.push('IAP_AUDIENCE: required (or IAP_DISABLED=true behind another authenticator)')
+  }
+  audiences.forEach((audience, index) => {
+    if (!AUDIENCE_SHAPES.some((shape) => shape.test(audience))) {
+      problem(
+        `IAP_AUDIENCE[${index}]`,
+        audience,
+        'expected /projects/NUMBER/global/backendServices/ID, /projects/NUMBER/locations/REGION/services/NAME or /projects/NUMBER/apps/PROJECT_ID',
+      )
+    }
+  })
+
+  const keysUrl = read('IAP_KEYS_URL') ?? DEFAULT_IAP_KEYS_URL
+  if (!URL.canParse(keysUrl)) {
+    problem('IAP_KEYS_URL', keysUrl, 'not a URL')
+  } else {
+    const url = new URL(keysUrl)
+    // Keys fetched over plain HTTP could be swapped in transit; only a loopback emulator may use it.
+    const loopback = ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname)
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+      problem('IAP_KEYS_URL', keysUrl, 'must be https (plain http only on loopback, for the local emulator)')
+    }
+  }
+
+  const allowedEmails = list('ALLOWED_EMAILS').map((email) => email.toLowerCase())
+  allowedEmails.forEach((email, index) => {
+    if (!EMAIL.test(email)) problem(`ALLOWED_EMAILS[${index}]`, email, 'not an email address')
+  })
+  const allowedDomains = list('ALLOWED_DOMAINS').map((domain) => domain.toLowerCase())
+  allowedDomains.forEach((domain, index) => {
+    if (!DOMAIN.test(domain)) problem(`ALLOWED_DOMAINS[${index}]`, domain, 'not a domain name')
+  })
+
+  return Object.freeze({
+    disabled,
+    audiences: Object.freeze(audiences),
+    keysUrl,
+    allowedEmails: Object.freeze(allowedEmails),
+    allowedDomains: Object.freeze(allowedDomains),
+  })
+}
+
+/** The effective configuration as plain data, for `--check-config` and the start-up log line. */
+export function describeConfig(config: GatewayConfig): Record<string, unknown> {
+  return {
+    PORT: config.port,
+    HOST: config.host,
+    UPSTREAM_URL: config.upstream.origin + config.upstream.basePath,
+    UPSTREAM_HOST_HEADER: config.upstream.hostHeader ?? '(the client Host header)',
+    UPSTREAM_ID_TOKEN_AUDIENCE: config.upstream.idTokenAudience ?? '(none)',
+    ALLOWED_CIDRS: config.allowlist.entries,
+    TRUST_PROXY_HOPS: config.trustProxyHops,
+    UPSTREAM_TIMEOUT_MS: config.upstreamTimeoutMs,
+    SHUTDOWN_GRACE_MS: config.shutdownGraceMs,
+    LOG_LEVEL: config.logLevel,
+    ACCESS_LOG: config.accessLog,
+    IAP_DISABLED: config.iap.disabled,
+    IAP_AUDIENCE: config.iap.audiences,
+    IAP_KEYS_URL: config.iap.keysUrl,
+    ALLOWED_EMAILS: config.iap.allowedEmails,
+    ALLOWED_DOMAINS: config.iap.allowedDomains,
+    GOOGLE_CLOUD_PROJECT: config.googleCloudProject ?? '(unset)',
+  }
+}

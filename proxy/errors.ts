@@ -1,0 +1,30 @@
+import createError from '@fastify/error'
+
+/**
+ * Every error the gateway raises itself, in one table.
+ *
+ * Start-up errors stop the process; their message is one line naming the setting and the bad value.
+ * Run-time refusals are not thrown (a stack per denied request would be wasted work): they are the
+ * `DENIALS` below, answered with a generic body while the precise `reason` goes to the log only.
+ */
+export const GW_ERR_CONFIG = createError<'GW_ERR_CONFIG', [string]>(
+  'GW_ERR_CONFIG',
+  'invalid configuration: %s',
+)
+export const GW_ERR_UPSTREAM_UNAVAILABLE = createError('GW_ERR_UPSTREAM_UNAVAILABLE', 'Bad Gateway', 502)
+export const GW_ERR_UPSTREAM_TIMEOUT = createError('GW_ERR_UPSTREAM_TIMEOUT', 'Gateway Timeout', 504)
+
+/** A refusal the pipeline answers itself: the status, and the only words the client sees. */
+export interface Denial {
+  readonly status: number
+  readonly message: string
+}
+
+export const DENIALS = Object.freeze({
+  unauthenticated: { status: 401, message: 'Unauthorized' },
+  forbidden: { status: 403, message: 'Forbidden' },
+  notFound: { status: 404, message: 'Not Found' },
+  badGateway: { status: 502, message: 'Bad Gateway' },
+  unavailable: { status: 503, message: 'Service Unavailable' },
+  gatewayTimeout: { status: 504, message: 'Gateway Timeout' },
+} satisfies Record<string, Denial>)

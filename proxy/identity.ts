@@ -1,0 +1,127 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+
+/** What the pipeline established about one admitted request; the upstream headers are built from it. */
+export interface RequestFacts {
+  /** The one client address the gateway determined (never a client-written X-Forwarded-For entry). */
+  readonly clientAddress: string
+  readonly proto: 'http' | 'https'
+  /** The Host the client asked for (the proxy has already replaced `host` with the upstream's). */
+  readonly host: string | undefined
+  /** Present when an IAP assertion was verified. */
+  readonly identity: VerifiedIdentity | undefined
+  /** The verified assertion, passed on unchanged so the app may verify it again. */
+  readonly assertion: string | undefined
+}
+
+export interface VerifiedIdentity {
+  readonly email: string
+  readonly sub: string
+  /** `accounts.google.com:<email>` or the external-identity prefix IAP uses. */
+  readonly userEmailHeader: string
+  readonly userIdHeader: string
+}
+
+/**
+ * Request headers that carry identity, client address or Google credentials. A client may send any of
+ * them, in any case and with `_` for `-` (many frameworks fold `x_forwarded_email` into
+ * `X-Forwarded-Email`), so every spelling is dropped and only values the gateway verified are set.
+ */
+export function isGatewayOwnedHeader(name: string): boolean {
+  const folded = name.toLowerCase().replaceAll('_', '-')
+  return (
+    folded.startsWith('x-forwarded-') ||
+    folded.startsWith('x-goog-authenticated-') ||
+    folded.startsWith('x-goog-iap-') ||
+    OWNED_EXACT.has(folded)
+  )
+}
+
+const OWNED_EXACT = new Set([
+  'forwarded',
+  'x-real-ip',
+  'x-client-ip',
+  'x-original-forwarded-for',
+  // IAP's credential towards Cloud Run; meaningless to the app, and a token to keep out of its logs.
+  'x-serverless-authorization',
+])
+
+/** Handshake and hop-by-hop headers the WebSocket client writes itself on the upstream connection. */
+const WEBSOCKET_OWN_HEADERS = new Set([
+  'connection',
+  'upgrade',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-extensions',
+  'sec-websocket-protocol',
+])
+
+/**
+ * The headers the upstream receives. Runs after the proxy removed `Connection` and every header it
+ * names, so a client's `Connection: x-forwarded-email` cannot remove what is set here.
+ */
+export function upstreamHeaders(
+  incoming: IncomingHttpHeaders,
+  facts: RequestFacts,
+  hostHeader: string | undefined,
+): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {}
+  for (const name in incoming) {
+    if (!isGatewayOwnedHeader(name)) headers[name] = incoming[name]
+  }
+  // Flowise (Express, trust proxy on) takes the left-most entry: make it the only one.
+  headers['x-forwarded-for'] = facts.clientAddress
+  headers['x-forwarded-proto'] = facts.proto
+  if (facts.host !== undefined) headers['x-forwarded-host'] = facts.host
+  // The app sees the name the user typed, unless it needs its own (an HTTPS upstream, for SNI and vhosts).
+  const host = hostHeader ?? facts.host
+  if (host !== undefined) headers.host = host
+  const identity = facts.identity
+  if (identity !== undefined) {
+    headers['x-forwarded-email'] = identity.email
+    headers['x-forwarded-user'] = identity.sub
+    headers['x-goog-authenticated-user-email'] = identity.userEmailHeader
+    headers['x-goog-authenticated-user-id'] = identity.userIdHeader
+  }
+  if (facts.assertion !== undefined) headers['x-goog-iap-jwt-assertion'] = facts.assertion
+  return headers
+}
+
+/**
+ * The same headers for a WebSocket upgrade. The proxy's WebSocket path does not strip hop-by-hop
+ * headers (and by default forwards only `cookie`), so that is done here: the names listed in the
+ * client's `Connection` go first, then the handshake headers the upstream client writes itself.
+ */
+export function upstreamWebSocketHeaders(
+  incoming: IncomingHttpHeaders,
+  facts: RequestFacts,
+  hostHeader: string | undefined,
+): OutgoingHttpHeaders {
+  const listed = new Set(
+    String(incoming.connection ?? '')
+      .split(',')
+      .map((token) => token.trim().toLowerCase()),
+  )
+  const kept: IncomingHttpHeaders = {}
+  for (const name in incoming) {
+    if (!listed.has(name) && !WEBSOCKET_OWN_HEADERS.has(name)) kept[name] = incoming[name]
+  }
+  return upstreamHeaders(kept, facts, hostHeader)
+}
+
+/**
+ * The `x-goog-iap-jwt-assertion` values exactly as received. `request.headers` joins repeated lines
+ * with ', ', which would hide a second assertion; raw headers show every line and every spelling.
+ */
+export function assertionValues(rawHeaders: readonly string[]): string[] {
+  const values: string[] = []
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if ((rawHeaders[i] as string).toLowerCase() === 'x-goog-iap-jwt-assertion')
+      values.push(rawHeaders[i + 1] as string)
+  }
+  return values
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util'
+import { describeConfig, type GatewayConfig, loadConfig } from './config.ts'
+import { createLogger, type Logger } from './logging.ts'
+import { createGateway } from './server.ts'
+
+/**
+ * The gateway process: configuration -> server -> listen -> drain on SIGTERM.
+ * A configuration problem ends the process here, before anything listens, with one line on stderr.
+ */
+async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const { values } = parseArgs({ args: [...argv], options: { 'check-config': { type: 'boolean' } } })
+  let config: GatewayConfig
+  try {
+    config = loadConfig(env)
+  } catch (error) {
+    return fail(error)
+  }
+  if (values['check-config']) {
+    process.stdout.write(`${JSON.stringify(describeConfig(config), null, 2)}\n`)
+    return
+  }
+
+  const logger = createLogger(config.logLevel)
+  const { app, health } = await createGateway(config, { logger, verifier: undefined })
+  if (config.iap.disabled) {
+    logger.warn(
+      'IAP_DISABLED=true: IAP assertions are NOT verified; only run this behind another authenticator',
+    )
+  }
+  await app.listen({ port: config.port, host: config.host })
+  logger.info({ config: describeConfig(config), address: app.server.address() }, 'gateway listening')
+
+  let stopping = false
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return
+    stopping = true
+    shutdown(signal, config, logger, health.beginShutdown.bind(health), () => app.close())
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+}
+
+/**
+ * Readiness turns 503 first, then the server stops accepting and waits for in-flight requests
+ * (SSE streams included) up to SHUTDOWN_GRACE_MS; whatever is still open then is cut.
+ */
+function shutdown(
+  signal: NodeJS.Signals,
+  config: GatewayConfig,
+  logger: Logger,
+  beginShutdown: () => void,
+  close: () => Promise<void>,
+): void {
+  logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: draining in-flight requests')
+  beginShutdown()
+  const deadline = setTimeout(() => {
+    logger.warn({ graceMs: config.shutdownGraceMs }, 'grace period over: closing remaining connections')
+    process.exit(0)
+  }, config.shutdownGraceMs)
+  deadline.unref()
+  close().then(
+    () => {
+      logger.info('drained; exiting')
+      process.exit(0)
+    },
+    (error: unknown) => {
+      logger.error({ err: error }, 'error while closing')
+      process.exit(1)
+    },
+  )
+}
+
+function fail(error: unknown): never {
+  const message = error instanceof Error ? error.message : String(error)
+  process.stderr.write(`iap-gateway: ${message}\n`)
+  process.exit(1)
+}
+
+main(process.argv.slice(2), process.env).catch(fail)

@@ -1,0 +1,127 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { resolveClientAddress } from './client-address.ts'
+import type { GatewayConfig } from './config.ts'
+import { DENIALS, type Denial } from './errors.ts'
+import { HEALTH_PATH, type Health, READY_PATH } from './health.ts'
+import { assertionValues, type RequestFacts, type VerifiedIdentity } from './identity.ts'
+
+/** The IAP stage as the pipeline sees it (proxy/iap/verify.ts implements it). */
+export interface AssertionVerifier {
+  verify(
+    assertions: readonly string[],
+  ): Promise<{ ok: true; identity: VerifiedIdentity } | { ok: false; reason: string }>
+  readonly keysReady: boolean
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set once every stage admitted the request; the proxy builds the upstream headers from it. */
+    gateway: RequestFacts | null
+    /** The client address stage 1 determined, for the log. */
+    clientAddress: string | null
+    /** Set when a stage refused the request: the machine-readable reason for the log, never sent. */
+    denialReason: string | null
+  }
+}
+
+/**
+ * One request's path through the gateway, in order:
+ *
+ *   reserved paths (/_gateway/...)  exact match, answered here, never proxied
+ *   1. client address               socket peer + TRUST_PROXY_HOPS            403
+ *   2. allowlist                    ALLOWED_CIDRS                              403
+ *   3. IAP assertion                x-goog-iap-jwt-assertion                   401 (403 identity, 503 no keys)
+ *   4. facts for the upstream       client address, proto, host, identity      (headers set in identity.ts)
+ *
+ * It runs as Fastify's first onRequest hook, which also runs for WebSocket upgrades (the proxy
+ * dispatches them through the router), so both paths meet the same stages.
+ */
+export function createPipeline(
+  config: GatewayConfig,
+  health: Health,
+  verifier: AssertionVerifier | undefined,
+) {
+  const { allowlist, trustProxyHops } = config
+
+  return async function gatewayPipeline(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const rawUrl = request.raw.url ?? '/'
+    // Exact, undecoded prefix: `//_gateway/`, `/%5Fgateway/` or `/_GATEWAY/` are ordinary requests below.
+    if (rawUrl.startsWith('/_gateway/')) return serveReserved(rawUrl, request, reply, health)
+
+    const address = resolveClientAddress(
+      request.raw.socket.remoteAddress,
+      request.headers['x-forwarded-for'] as string | undefined, // Node joins repeated lines with ', '
+      trustProxyHops,
+    )
+    if (typeof address === 'string') return deny(request, reply, DENIALS.forbidden, address)
+    request.clientAddress = address.toString()
+    if (!allowlist.allows(address)) return deny(request, reply, DENIALS.forbidden, 'network_not_allowed')
+
+    let identity: VerifiedIdentity | undefined
+    let assertion: string | undefined
+    if (verifier !== undefined) {
+      const assertions = assertionValues(request.raw.rawHeaders)
+      const result = await verifier.verify(assertions)
+      if (!result.ok) return deny(request, reply, denialForIapFailure(result.reason), `iap_${result.reason}`)
+      identity = result.identity
+      assertion = assertions[0]
+    }
+
+    request.gateway = {
+      clientAddress: request.clientAddress,
+      proto: forwardedProto(request.headers['x-forwarded-proto'], trustProxyHops),
+      host: request.headers.host,
+      identity,
+      assertion,
+    }
+  }
+}
+
+function denialForIapFailure(reason: string): Denial {
+  if (reason === 'identity') return DENIALS.forbidden
+  if (reason === 'no_keys') return DENIALS.unavailable
+  return DENIALS.unauthenticated
+}
+
+/** Behind trusted proxies the scheme the user typed is theirs to report; directly, it is plain HTTP. */
+function forwardedProto(header: string | string[] | undefined, trustProxyHops: number): 'http' | 'https' {
+  if (trustProxyHops === 0 || typeof header !== 'string') return 'http'
+  const last = header.slice(header.lastIndexOf(',') + 1).trim()
+  return last === 'https' ? 'https' : 'http'
+}
+
+async function serveReserved(rawUrl: string, request: FastifyRequest, reply: FastifyReply, health: Health) {
+  const queryAt = rawUrl.indexOf('?')
+  const path = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt)
+  const readable = request.method === 'GET' || request.method === 'HEAD'
+  if (readable && path === HEALTH_PATH) {
+    return reply.code(200).header('cache-control', 'no-store').type('text/plain; charset=utf-8').send('ok\n')
+  }
+  if (readable && path === READY_PATH) {
+    const readiness = await health.readiness()
+    return reply
+      .code(readiness.ready ? 200 : 503)
+      .header('cache-control', 'no-store')
+      .send({
+        status: readiness.ready ? 'ready' : 'not ready',
+        reasons: readiness.reasons,
+        iap: readiness.iap,
+      })
+  }
+  return deny(request, reply, DENIALS.notFound, 'reserved_path_unknown')
+}
+
+/** A refusal: the client learns the status and a request id, the log learns the reason. */
+export function deny(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  denial: Denial,
+  reason: string,
+): FastifyReply {
+  request.denialReason = reason
+  return reply
+    .code(denial.status)
+    .header('cache-control', 'no-store')
+    .header('content-type', 'application/json; charset=utf-8')
+    .send(`{"error":"${denial.message}","requestId":"${request.id}"}`)
+}

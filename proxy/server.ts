@@ -1,0 +1,157 @@
+import { randomUUID } from 'node:crypto'
+import { type IncomingHttpHeaders, STATUS_CODES } from 'node:http'
+import httpProxy from '@fastify/http-proxy'
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify'
+import type { ClientOptions } from 'ws'
+import type { GatewayConfig } from './config.ts'
+import { DENIALS } from './errors.ts'
+import { Health } from './health.ts'
+import { upstreamHeaders, upstreamWebSocketHeaders } from './identity.ts'
+import { type Logger, traceFields } from './logging.ts'
+import { type AssertionVerifier, createPipeline, deny } from './pipeline.ts'
+
+export interface GatewayDependencies {
+  readonly logger: Logger
+  /** Absent only when IAP_DISABLED=true. */
+  readonly verifier: AssertionVerifier | undefined
+}
+
+export interface Gateway {
+  readonly app: FastifyInstance
+  readonly health: Health
+}
+
+/** Connection setup to a sidecar on loopback takes microseconds; a dead one should fail fast. */
+const CONNECT_TIMEOUT_MS = 10_000
+
+/** The Fastify instance: reserved routes and the pipeline as the first hook, then the proxy. */
+export async function createGateway(config: GatewayConfig, deps: GatewayDependencies): Promise<Gateway> {
+  const { logger, verifier } = deps
+  if (!config.iap.disabled && verifier === undefined) {
+    throw new Error('IAP verification is on but no verifier was given') // programming error, never config
+  }
+  const health = new Health({
+    upstreamOrigin: config.upstream.origin,
+    iapDisabled: config.iap.disabled,
+    keysReady: () => verifier?.keysReady ?? true,
+  })
+
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // One access-log line of our own per request instead of Fastify's two; ids logged as requestId.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    genReqId: () => randomUUID(),
+    // Never take a request id from the client: it is echoed in bodies and logs.
+    requestIdHeader: false,
+    trustProxy: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  })
+  app.decorateRequest('gateway', null)
+  app.decorateRequest('denialReason', null)
+  app.decorateRequest('clientAddress', null)
+  app.addHook('onRequest', createPipeline(config, health, config.iap.disabled ? undefined : verifier))
+  app.addHook('onResponse', accessLogHook(config))
+  // Fastify's own errors (a malformed Content-Type, say) get the same generic body as any refusal.
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
+    const status =
+      error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500
+        ? error.statusCode
+        : 500
+    deny(
+      request,
+      reply,
+      { status, message: STATUS_CODES[status] ?? 'Error' },
+      `fastify:${error.code ?? 'error'}`,
+    )
+  })
+
+  const { hostHeader } = config.upstream
+  await app.register(httpProxy, {
+    upstream: config.upstream.origin,
+    rewritePrefix: config.upstream.basePath,
+    websocket: true,
+    disableRequestLogging: true,
+    undici: {
+      connections: 128,
+      pipelining: 1,
+      connectTimeout: Math.min(CONNECT_TIMEOUT_MS, config.upstreamTimeoutMs),
+      headersTimeout: config.upstreamTimeoutMs,
+      bodyTimeout: config.upstreamTimeoutMs,
+      // Certificate checks stay on for HTTPS upstreams, whatever the proxy library defaults to.
+      connect: { rejectUnauthorized: true },
+    },
+    replyOptions: {
+      rewriteRequestHeaders: (request, headers) =>
+        upstreamHeaders(
+          headers as IncomingHttpHeaders,
+          admitted(request as FastifyRequest),
+          hostHeader,
+        ) as IncomingHttpHeaders,
+      onError: (reply, { error }) => upstreamFailed(reply as FastifyReply, error),
+    },
+    // The plugin calls wsClientOptions.rewriteRequestHeaders(headers, request) (index.js); its types omit it.
+    wsClientOptions: {
+      rewriteRequestHeaders: (_headers: IncomingHttpHeaders, request: FastifyRequest) =>
+        upstreamWebSocketHeaders(request.headers, admitted(request), hostHeader),
+    } as ClientOptions,
+  })
+  return { app, health }
+}
+
+/**
+ * The upstream did not answer. The client gets 502 or 504 and a request id; the cause (which may name
+ * internal addresses) goes to the log only.
+ */
+function upstreamFailed(reply: FastifyReply, error: Error & { code?: string }): void {
+  const timedOut = error.code === 'FST_REPLY_FROM_GATEWAY_TIMEOUT' || error.code === 'UND_ERR_CONNECT_TIMEOUT'
+  const cause = (error.cause as { code?: string } | undefined)?.code ?? error.code
+  if (timedOut) deny(reply.request, reply, DENIALS.gatewayTimeout, 'upstream_timeout')
+  else deny(reply.request, reply, DENIALS.badGateway, `upstream_error:${cause}`)
+}
+
+/** Reaching the proxy without the pipeline's facts would be a bug: refuse rather than forward unchecked. */
+function admitted(request: FastifyRequest) {
+  if (request.gateway === null) throw new Error('request reached the proxy without passing the pipeline')
+  return request.gateway
+}
+
+/**
+ * One line per request in Cloud Logging's `httpRequest` shape. Denials are always logged with their
+ * reason; admitted requests when ACCESS_LOG is on. The query string is left out: it can hold tokens.
+ */
+function accessLogHook(config: GatewayConfig) {
+  return async function accessLog(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const reason = request.denialReason
+    if (reason === null && (!config.accessLog || request.gateway === null)) return
+    const url = request.raw.url ?? '/'
+    const queryAt = url.indexOf('?')
+    const entry = {
+      ...traceFields(
+        config.googleCloudProject,
+        request.headers['x-cloud-trace-context'] as string | undefined,
+        request.headers.traceparent as string | undefined,
+      ),
+      httpRequest: {
+        requestMethod: request.method,
+        requestUrl: queryAt === -1 ? url : url.slice(0, queryAt),
+        status: reply.statusCode,
+        latency: `${(reply.elapsedTime / 1000).toFixed(6)}s`,
+        remoteIp: request.clientAddress ?? request.raw.socket.remoteAddress,
+        userAgent: request.headers['user-agent'],
+      },
+    }
+    if (reason !== null) {
+      request.log.warn(
+        { ...entry, reason },
+        reason.startsWith('upstream_') ? 'upstream failed' : 'request refused',
+      )
+    } else request.log.info(entry, 'request proxied')
+  }
+}

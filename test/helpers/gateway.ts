@@ -1,0 +1,133 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import type { AddressInfo } from 'node:net'
+import { connect } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import type { FastifyInstance } from 'fastify'
+import { loadConfig } from '../../proxy/config.ts'
+import type { Health } from '../../proxy/health.ts'
+import { createLogger } from '../../proxy/logging.ts'
+import type { AssertionVerifier } from '../../proxy/pipeline.ts'
+import { createGateway } from '../../proxy/server.ts'
+
+export const MAIN = fileURLToPath(new URL('../../proxy/main.ts', import.meta.url))
+
+export interface RunningGateway {
+  readonly url: string
+  readonly port: number
+  readonly app: FastifyInstance
+  readonly health: Health
+  /** Every log line, parsed. */
+  readonly logs: Record<string, unknown>[]
+  /** Every log line as written, to search for things that must never appear. */
+  readonly rawLog: string[]
+  close(): Promise<void>
+}
+
+/** The gateway in this process, configured from `env` exactly as main.ts configures it. */
+export async function startGateway(
+  env: Record<string, string>,
+  verifier?: AssertionVerifier,
+  host = '127.0.0.1',
+): Promise<RunningGateway> {
+  const config = loadConfig({ PORT: '0', HOST: host, LOG_LEVEL: 'info', ...env })
+  const logs: Record<string, unknown>[] = []
+  const rawLog: string[] = []
+  const logger = createLogger(config.logLevel, {
+    write(line: string) {
+      rawLog.push(line)
+      logs.push(JSON.parse(line))
+    },
+  })
+  const { app, health } = await createGateway(config, { logger, verifier })
+  await app.listen({ port: 0, host: config.host })
+  const { port } = app.server.address() as AddressInfo
+  const urlHost = host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host
+  return { url: `http://${urlHost}:${port}`, port, app, health, logs, rawLog, close: () => app.close() }
+}
+
+export interface GatewayProcess {
+  readonly child: ChildProcess
+  readonly url: string
+  readonly port: number
+  readonly stdout: string[]
+  readonly stderr: string[]
+  /** Resolves with the exit code (or signal) once the process has ended. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+/** The gateway as a real process (`node proxy/main.ts`), resolved once it logs that it listens. */
+export function spawnGateway(env: Record<string, string>, args: string[] = []): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const stdout: string[] = []
+  const stderr: string[] = []
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  )
+  return new Promise((resolve, reject) => {
+    let buffered = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      buffered += chunk
+      const lines = buffered.split('\n')
+      buffered = lines.pop() ?? ''
+      for (const line of lines) {
+        stdout.push(line)
+        const entry = safeJson(line)
+        const address = entry?.address as { port?: number } | undefined
+        if (entry?.message === 'gateway listening' && address?.port !== undefined) {
+          const port = address.port
+          resolve({ child, url: `http://127.0.0.1:${port}`, port, stdout, stderr, exited })
+        }
+      }
+    })
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk))
+    exited.then(({ code, signal }) =>
+      reject(new Error(`gateway exited before listening (${code ?? signal}): ${stderr.join('')}`)),
+    )
+  })
+}
+
+/** Runs `node proxy/main.ts` to completion: for configuration errors and --check-config. */
+export async function runGateway(
+  env: Record<string, string>,
+  args: string[] = [],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  const code = await new Promise<number | null>((resolve) =>
+    child.once('exit', (exitCode) => resolve(exitCode)),
+  )
+  return { code, stdout, stderr }
+}
+
+export function safeJson(line: string): Record<string, unknown> | undefined {
+  try {
+    return JSON.parse(line) as Record<string, unknown>
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Sends bytes exactly as given (repeated or oddly spelled headers that HTTP clients refuse to write)
+ * and returns the raw response text once the server closes or `Connection: close` completes it.
+ */
+export function rawRequest(port: number, text: string, host = '127.0.0.1'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host })
+    let response = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => (response += chunk))
+    socket.on('end', () => resolve(response))
+    socket.on('error', reject)
+    socket.write(text.replaceAll('\n', '\r\n'))
+  })
+}

@@ -1,0 +1,104 @@
+import { createHash } from 'node:crypto'
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { WebSocketServer } from 'ws'
+
+/** What the upstream saw of one request; tests assert on it. */
+export interface SeenRequest {
+  method: string
+  url: string
+  headers: IncomingHttpHeaders
+  rawHeaders: string[]
+  bodyBytes: number
+  bodySha256: string
+}
+
+export interface Upstream {
+  readonly url: string
+  readonly port: number
+  readonly seen: SeenRequest[]
+  /** Headers of every WebSocket handshake the upstream accepted. */
+  readonly wsHandshakes: IncomingHttpHeaders[]
+  close(): Promise<void>
+}
+
+/**
+ * A real HTTP + WebSocket upstream, standing in for Flowise:
+ * - any path: JSON echo of method, url, headers and a hash of the body (streamed, any size);
+ * - `/sse?events=N&gapMs=M`: text/event-stream, one event every M ms;
+ * - `/slow?ms=M`: answers after M ms;
+ * - `/redirect`: 302 to `/landing` on the same host;
+ * - WebSocket on any path: echoes every message, and sends the handshake headers first.
+ */
+export async function startUpstream(host = '127.0.0.1'): Promise<Upstream> {
+  const seen: SeenRequest[] = []
+  const wsHandshakes: IncomingHttpHeaders[] = []
+  const server: Server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://upstream')
+    if (url.pathname.endsWith('/sse')) {
+      const events = Number(url.searchParams.get('events') ?? 3)
+      const gapMs = Number(url.searchParams.get('gapMs') ?? 200)
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+      for (let i = 0; i < events; i++) {
+        res.write(`data: event ${i}\n\n`)
+        if (i < events - 1) await sleep(gapMs)
+      }
+      res.end()
+      return
+    }
+    if (url.pathname.endsWith('/slow')) {
+      await sleep(Number(url.searchParams.get('ms') ?? 1000))
+    }
+    if (url.pathname.endsWith('/redirect')) {
+      res.writeHead(302, { location: '/landing' }).end()
+      return
+    }
+    const hash = createHash('sha256')
+    let bodyBytes = 0
+    for await (const chunk of req) {
+      hash.update(chunk as Buffer)
+      bodyBytes += (chunk as Buffer).length
+    }
+    const entry: SeenRequest = {
+      method: req.method ?? '',
+      url: req.url ?? '',
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+      bodyBytes,
+      bodySha256: hash.digest('hex'),
+    }
+    seen.push(entry)
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(entry))
+  })
+  const wss = new WebSocketServer({ server })
+  wss.on('connection', (socket, req) => {
+    wsHandshakes.push(req.headers)
+    socket.send(JSON.stringify({ handshake: req.headers, url: req.url }))
+    socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }))
+  })
+  await new Promise<void>((resolve) => server.listen(0, host, resolve))
+  const { port } = server.address() as AddressInfo
+  const hostPart = host.includes(':') ? `[${host}]` : host
+  return {
+    url: `http://${hostPart}:${port}`,
+    port,
+    seen,
+    wsHandshakes,
+    close: async () => {
+      for (const client of wss.clients) client.terminate()
+      wss.close()
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+/** A port that nothing listens on (bound, then released). */
+export async function unusedPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
