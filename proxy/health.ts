@@ -33,10 +33,6 @@ export class Health {
     this.#draining = true
   }
 
-  get draining(): boolean {
-    return this.#draining
-  }
-
   async readiness(): Promise<Readiness> {
     const reasons: string[] = []
     if (this.#draining) reasons.push('shutting down')

@@ -125,3 +125,25 @@ export function assertionValues(rawHeaders: readonly string[]): string[] {
   }
   return values
 }
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+])
+
+/**
+ * The upstream's response headers for the client, without its hop-by-hop headers. reply-from copies
+ * them all, so the upstream's `Connection: keep-alive` would override a client's `Connection: close`
+ * (the socket then never closes) and its keep-alive timeout would be announced as ours.
+ */
+export function downstreamHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const listed = typeof headers.connection === 'string' ? headers.connection.toLowerCase().split(',') : []
+  for (const name of listed) delete headers[name.trim()]
+  for (const name of HOP_BY_HOP) delete headers[name]
+  return headers
+}

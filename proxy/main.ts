@@ -35,7 +35,12 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<vo
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return
     stopping = true
-    shutdown(signal, config, logger, health.beginShutdown.bind(health), () => app.close())
+    shutdown(signal, config, logger, health.beginShutdown.bind(health), () => {
+      // server.close() drops only the connections idle at that moment; a keep-alive connection whose
+      // stream ends later would hold the process until its keep-alive timeout. Sweep them as they idle.
+      const sweep = setInterval(() => app.server.closeIdleConnections(), 100)
+      return app.close().finally(() => clearInterval(sweep))
+    })
   }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)

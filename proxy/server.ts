@@ -12,7 +12,7 @@ import type { ClientOptions } from 'ws'
 import type { GatewayConfig } from './config.ts'
 import { DENIALS } from './errors.ts'
 import { Health } from './health.ts'
-import { upstreamHeaders, upstreamWebSocketHeaders } from './identity.ts'
+import { downstreamHeaders, upstreamHeaders, upstreamWebSocketHeaders } from './identity.ts'
 import { type Logger, traceFields } from './logging.ts'
 import { type AssertionVerifier, createPipeline, deny } from './pipeline.ts'
 
@@ -68,7 +68,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
       request,
       reply,
       { status, message: STATUS_CODES[status] ?? 'Error' },
-      `fastify:${error.code ?? 'error'}`,
+      `request_invalid:${error.code ?? status}`,
     )
   })
 
@@ -94,6 +94,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
           admitted(request as FastifyRequest),
           hostHeader,
         ) as IncomingHttpHeaders,
+      rewriteHeaders: (headers) => downstreamHeaders(headers as IncomingHttpHeaders),
       onError: (reply, { error }) => upstreamFailed(reply as FastifyReply, error),
     },
     // The plugin calls wsClientOptions.rewriteRequestHeaders(headers, request) (index.js); its types omit it.

@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto'
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { WebSocketServer } from 'ws'
@@ -34,13 +40,17 @@ export interface Upstream {
 export async function startUpstream(host = '127.0.0.1'): Promise<Upstream> {
   const seen: SeenRequest[] = []
   const wsHandshakes: IncomingHttpHeaders[] = []
-  const server: Server = createServer(async (req, res) => {
+  const server: Server = createServer((req, res) => {
+    // A client that gives up (a gateway timeout, say) aborts the request; that is not a test failure.
+    answer(req, res).catch(() => res.destroy())
+  })
+  const answer = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://upstream')
     if (url.pathname.endsWith('/sse')) {
       const events = Number(url.searchParams.get('events') ?? 3)
       const gapMs = Number(url.searchParams.get('gapMs') ?? 200)
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
-      for (let i = 0; i < events; i++) {
+      for (let i = 0; i < events && !res.destroyed; i++) {
         res.write(`data: event ${i}\n\n`)
         if (i < events - 1) await sleep(gapMs)
       }
@@ -70,7 +80,7 @@ export async function startUpstream(host = '127.0.0.1'): Promise<Upstream> {
     }
     seen.push(entry)
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(entry))
-  })
+  }
   const wss = new WebSocketServer({ server })
   wss.on('connection', (socket, req) => {
     wsHandshakes.push(req.headers)

@@ -1,0 +1,129 @@
+import t, { type Test } from 'tap'
+import { rawRequest, startGateway } from './helpers/gateway.ts'
+import { startUpstream } from './helpers/upstream.ts'
+
+async function setup(t: Test, env: Record<string, string> = {}) {
+  const upstream = await startUpstream()
+  const gateway = await startGateway({
+    UPSTREAM_URL: upstream.url,
+    ALLOWED_CIDRS: '127.0.0.1',
+    IAP_DISABLED: 'true',
+    ...env,
+  })
+  t.teardown(async () => {
+    await gateway.close()
+    await upstream.close()
+  })
+  return { upstream, gateway }
+}
+
+t.test(
+  'the upstream gets one X-Forwarded-For address, the scheme and the Host the client used',
+  async (t) => {
+    const { gateway, upstream } = await setup(t)
+    await fetch(`${gateway.url}/x`, {
+      headers: {
+        'x-forwarded-for': '1.2.3.4, 5.6.7.8',
+        'x-forwarded-proto': 'https',
+        'x-forwarded-host': 'evil',
+      },
+    })
+    const seen = upstream.seen[0]?.headers
+    t.equal(seen?.['x-forwarded-for'], '127.0.0.1')
+    t.equal(seen?.['x-forwarded-proto'], 'http', 'hops = 0: the client cannot claim https')
+    t.equal(seen?.['x-forwarded-host'], `127.0.0.1:${gateway.port}`)
+    t.equal(seen?.host, `127.0.0.1:${gateway.port}`, 'a plain-HTTP sidecar sees the Host the user typed')
+  },
+)
+
+t.test('behind trusted proxies the forwarded scheme is kept', async (t) => {
+  const { gateway, upstream } = await setup(t, { TRUST_PROXY_HOPS: '1' })
+  await fetch(`${gateway.url}/x`, {
+    headers: { 'x-forwarded-for': '127.0.0.1', 'x-forwarded-proto': 'https' },
+  })
+  await fetch(`${gateway.url}/x`, {
+    headers: { 'x-forwarded-for': '127.0.0.1', 'x-forwarded-proto': 'gopher' },
+  })
+  t.equal(upstream.seen[0]?.headers['x-forwarded-proto'], 'https')
+  t.equal(upstream.seen[1]?.headers['x-forwarded-proto'], 'http')
+})
+
+t.test('identity and Google credential headers are dropped in every spelling', async (t) => {
+  const { gateway, upstream } = await setup(t)
+  const names = [
+    'X-Forwarded-Email',
+    'x_forwarded_email',
+    'X_FORWARDED_USER',
+    'X-Forwarded-User',
+    'X-Goog-Authenticated-User-Email',
+    'x_goog_authenticated_user_id',
+    'X-Goog-Iap-Jwt-Assertion',
+    'x_goog_iap_jwt_assertion',
+    'X-Serverless-Authorization',
+    'x_serverless_authorization',
+    'Forwarded',
+    'X-Real-IP',
+  ]
+  const lines = names.map((name) => `${name}: spoofed`).join('\n')
+  const response = await rawRequest(gateway.port, `GET /x HTTP/1.1\nHost: a\n${lines}\nConnection: close\n\n`)
+  t.match(response, /^HTTP\/1.1 200/)
+  const raw = upstream.seen[0]?.rawHeaders ?? []
+  t.notOk(raw.includes('spoofed'), 'no spoofed value reached the upstream')
+  t.notOk(upstream.seen[0]?.headers['x-forwarded-email'], 'IAP disabled: no identity set')
+})
+
+t.test('paths and query strings reach the upstream byte for byte', async (t) => {
+  const { gateway, upstream } = await setup(t)
+  const paths = ['/a/b?x=1&x=2&y=%20+&flag&e=%E2%9C%93', '/api/v1/prediction/abc?q=a%2Fb', '/', '/x?']
+  for (const path of paths) {
+    const response = await rawRequest(gateway.port, `GET ${path} HTTP/1.1\nHost: a\nConnection: close\n\n`)
+    t.match(response, /^HTTP\/1.1 200/, path)
+  }
+  t.same(
+    upstream.seen.map((seen) => seen.url),
+    paths,
+  )
+})
+
+t.test('every method is proxied', async (t) => {
+  const { gateway, upstream } = await setup(t)
+  for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) {
+    const response = await fetch(`${gateway.url}/m`, { method })
+    t.equal(response.status, 200, method)
+  }
+  t.same(
+    upstream.seen.map((seen) => seen.method),
+    ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+  )
+})
+
+t.test('a body without Content-Type is proxied; a malformed Content-Type gets a generic 415', async (t) => {
+  const { gateway, upstream } = await setup(t)
+  const bare = await rawRequest(
+    gateway.port,
+    'POST /upload HTTP/1.1\nHost: a\nContent-Length: 5\nConnection: close\n\nhello',
+  )
+  t.match(bare, /^HTTP\/1.1 200/)
+  t.equal(upstream.seen[0]?.bodyBytes, 5)
+  const bad = await rawRequest(
+    gateway.port,
+    'POST /upload HTTP/1.1\nHost: a\nContent-Type: ;;\nContent-Length: 5\nConnection: close\n\nhello',
+  )
+  t.match(bad, /^HTTP\/1.1 415/)
+  t.match(bad, /"error":"Unsupported Media Type"/)
+  t.notMatch(bad, /FST_/)
+})
+
+t.test('upstream redirects pass through unchanged', async (t) => {
+  const { gateway } = await setup(t)
+  const response = await fetch(`${gateway.url}/redirect`, { redirect: 'manual' })
+  t.equal(response.status, 302)
+  t.equal(response.headers.get('location'), '/landing')
+})
+
+t.test('path traversal is refused, not normalised onto another path', async (t) => {
+  const { gateway, upstream } = await setup(t)
+  const response = await rawRequest(gateway.port, 'GET /a/../../etc HTTP/1.1\nHost: a\nConnection: close\n\n')
+  t.match(response, /^HTTP\/1.1 400/)
+  t.equal(upstream.seen.length, 0)
+})

@@ -1,0 +1,97 @@
+import t, { type Test } from 'tap'
+import { rawRequest, startGateway } from './helpers/gateway.ts'
+import { startUpstream } from './helpers/upstream.ts'
+
+/** Real sockets: the gateway listens on '::' so IPv4 clients arrive as ::ffff:127.0.0.1. */
+async function setup(t: Test, env: Record<string, string>) {
+  const upstream = await startUpstream()
+  const gateway = await startGateway(
+    { UPSTREAM_URL: upstream.url, IAP_DISABLED: 'true', ...env },
+    undefined,
+    '::',
+  )
+  t.teardown(async () => {
+    await gateway.close()
+    await upstream.close()
+  })
+  return { upstream, gateway }
+}
+
+const get = (port: number, host: string, path = '/x') => fetch(`http://${host}:${port}${path}`)
+
+t.test('an IPv4 client inside the allowlist is proxied (arriving as an IPv4-mapped address)', async (t) => {
+  const { gateway, upstream } = await setup(t, { ALLOWED_CIDRS: '127.0.0.0/8' })
+  const response = await get(gateway.port, '127.0.0.1')
+  t.equal(response.status, 200)
+  t.equal(upstream.seen.length, 1)
+  t.equal(
+    upstream.seen[0]?.headers['x-forwarded-for'],
+    '127.0.0.1',
+    'the mapped address is forwarded as IPv4',
+  )
+})
+
+t.test('an IPv6 client inside the allowlist is proxied; outside it is refused', async (t) => {
+  const { gateway, upstream } = await setup(t, { ALLOWED_CIDRS: '::1/128' })
+  t.equal((await get(gateway.port, '[::1]')).status, 200)
+  const refused = await get(gateway.port, '127.0.0.1')
+  t.equal(refused.status, 403)
+  t.equal(upstream.seen.length, 1, 'the refused request never reached the upstream')
+})
+
+t.test('a client outside the allowlist gets 403 with a generic body; the log says why', async (t) => {
+  const { gateway, upstream } = await setup(t, { ALLOWED_CIDRS: '10.0.0.0/8,2001:db8::/32' })
+  const response = await get(gateway.port, '127.0.0.1')
+  t.equal(response.status, 403)
+  const body = (await response.json()) as { error: string; requestId: string }
+  t.equal(body.error, 'Forbidden')
+  t.match(body.requestId, /^[0-9a-f-]{36}$/)
+  t.same(Object.keys(body).sort(), ['error', 'requestId'])
+  t.equal(upstream.seen.length, 0)
+  const line = gateway.logs.find((entry) => entry.reason === 'network_not_allowed')
+  t.ok(line, 'one denial line with a machine-readable reason')
+  t.equal(line?.requestId, body.requestId)
+  t.match(line, { httpRequest: { remoteIp: '127.0.0.1' } })
+  t.equal(line?.severity, 'WARNING')
+})
+
+t.test('a forged X-Forwarded-For does not move a refused client inside (hops = 0)', async (t) => {
+  const { gateway, upstream } = await setup(t, { ALLOWED_CIDRS: '10.0.0.0/8' })
+  const response = await fetch(`http://127.0.0.1:${gateway.port}/x`, {
+    headers: { 'x-forwarded-for': '10.1.1.1' },
+  })
+  t.equal(response.status, 403)
+  t.equal(upstream.seen.length, 0)
+})
+
+t.test('hop counting: spoofed left-most entries cannot choose the client address', async (t) => {
+  const { gateway, upstream } = await setup(t, { ALLOWED_CIDRS: '203.0.113.0/24', TRUST_PROXY_HOPS: '2' })
+  const through = (xff: string) =>
+    fetch(`http://[::1]:${gateway.port}/x`, { headers: { 'x-forwarded-for': xff } })
+  // As Google's load balancer writes it: whatever the client sent, then "<client>,<lb>".
+  t.equal((await through('10.9.9.9, 203.0.113.50, 35.191.0.1')).status, 200)
+  t.equal(
+    upstream.seen.at(-1)?.headers['x-forwarded-for'],
+    '203.0.113.50',
+    'exactly one address goes upstream',
+  )
+  // The attacker puts an allowed address left-most; their real address is what the LB appended.
+  t.equal((await through('203.0.113.50, 198.51.100.9, 35.191.0.1')).status, 403)
+  t.equal((await through('35.191.0.1')).status, 403, 'too short a chain is refused')
+  t.equal((await through('garbage, 35.191.0.1')).status, 403, 'unparseable is refused')
+  t.equal(upstream.seen.length, 1)
+  t.same(
+    gateway.logs.filter((entry) => entry.reason).map((entry) => entry.reason),
+    ['network_not_allowed', 'forwarded_chain_too_short', 'client_address_unparseable'],
+  )
+})
+
+t.test('repeated X-Forwarded-For lines are one chain, in order', async (t) => {
+  const { gateway, upstream } = await setup(t, { ALLOWED_CIDRS: '203.0.113.0/24', TRUST_PROXY_HOPS: '2' })
+  const response = await rawRequest(
+    gateway.port,
+    'GET /x HTTP/1.1\nHost: a\nX-Forwarded-For: 1.1.1.1\nX-Forwarded-For: 203.0.113.9, 35.191.0.1\nConnection: close\n\n',
+  )
+  t.match(response, /^HTTP\/1.1 200/)
+  t.equal(upstream.seen[0]?.headers['x-forwarded-for'], '203.0.113.9')
+})

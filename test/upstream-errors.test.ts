@@ -1,0 +1,40 @@
+import t from 'tap'
+import { startGateway } from './helpers/gateway.ts'
+import { startUpstream, unusedPort } from './helpers/upstream.ts'
+
+t.test('upstream down: 502 with a short body, no stack, no internal address', async (t) => {
+  const port = await unusedPort()
+  const gateway = await startGateway({
+    UPSTREAM_URL: `http://127.0.0.1:${port}`,
+    ALLOWED_CIDRS: '127.0.0.1',
+    IAP_DISABLED: 'true',
+  })
+  t.teardown(() => gateway.close())
+  const response = await fetch(`${gateway.url}/api/v1/chatflows`)
+  t.equal(response.status, 502)
+  const text = await response.text()
+  t.match(JSON.parse(text), { error: 'Bad Gateway' })
+  t.notMatch(text, String(port))
+  t.notMatch(text, /127\.0\.0\.1|ECONNREFUSED|at /)
+  const line = gateway.logs.find((entry) => typeof entry.reason === 'string')
+  t.equal(line?.reason, 'upstream_error:ECONNREFUSED', 'the cause goes to the log')
+  t.equal(line?.message, 'upstream failed')
+})
+
+t.test('an upstream slower than UPSTREAM_TIMEOUT_MS: 504', async (t) => {
+  const upstream = await startUpstream()
+  const gateway = await startGateway({
+    UPSTREAM_URL: upstream.url,
+    ALLOWED_CIDRS: '127.0.0.1',
+    IAP_DISABLED: 'true',
+    UPSTREAM_TIMEOUT_MS: '200',
+  })
+  t.teardown(async () => {
+    await gateway.close()
+    await upstream.close()
+  })
+  const response = await fetch(`${gateway.url}/slow?ms=1500`)
+  t.equal(response.status, 504)
+  t.match(await response.json(), { error: 'Gateway Timeout' })
+  t.ok(gateway.logs.some((entry) => entry.reason === 'upstream_timeout'))
+})
