@@ -11,6 +11,8 @@ export interface RequestFacts {
   readonly identity: VerifiedIdentity | undefined
   /** The verified assertion, passed on unchanged so the app may verify it again. */
   readonly assertion: string | undefined
+  /** A Google ID token for a private upstream; sent as X-Serverless-Authorization, leaving Authorization to the app. */
+  readonly upstreamToken: string | undefined
 }
 
 export interface VerifiedIdentity {
@@ -88,6 +90,8 @@ export function upstreamHeaders(
     headers['x-goog-authenticated-user-id'] = identity.userIdHeader
   }
   if (facts.assertion !== undefined) headers['x-goog-iap-jwt-assertion'] = facts.assertion
+  if (facts.upstreamToken !== undefined)
+    headers['x-serverless-authorization'] = `Bearer ${facts.upstreamToken}`
   return headers
 }
 

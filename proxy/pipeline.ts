@@ -4,6 +4,7 @@ import type { GatewayConfig } from './config.ts'
 import { DENIALS, type Denial } from './errors.ts'
 import { HEALTH_PATH, type Health, READY_PATH } from './health.ts'
 import { assertionValues, type RequestFacts, type VerifiedIdentity } from './identity.ts'
+import type { IdTokenSource } from './upstream-id-token.ts'
 
 /** The IAP stage as the pipeline sees it (proxy/iap/verify.ts implements it). */
 export interface AssertionVerifier {
@@ -31,16 +32,21 @@ declare module 'fastify' {
  *   1. client address               socket peer + TRUST_PROXY_HOPS            403
  *   2. allowlist                    ALLOWED_CIDRS                              403
  *   3. IAP assertion                x-goog-iap-jwt-assertion                   401 (403 identity, 503 no keys)
- *   4. facts for the upstream       client address, proto, host, identity      (headers set in identity.ts)
+ *   4. upstream credential          ID token for a private upstream (optional)  503
+ *   5. facts for the upstream       client address, proto, host, identity      (headers set in identity.ts)
  *
  * It runs as Fastify's first onRequest hook, which also runs for WebSocket upgrades (the proxy
  * dispatches them through the router), so both paths meet the same stages.
  */
-export function createPipeline(
-  config: GatewayConfig,
-  health: Health,
-  verifier: AssertionVerifier | undefined,
-) {
+export interface PipelineStages {
+  readonly health: Health
+  /** Absent when IAP_DISABLED=true. */
+  readonly verifier: AssertionVerifier | undefined
+  /** Present when UPSTREAM_ID_TOKEN_AUDIENCE is set. */
+  readonly idTokens: IdTokenSource | undefined
+}
+
+export function createPipeline(config: GatewayConfig, { health, verifier, idTokens }: PipelineStages) {
   const { allowlist, trustProxyHops } = config
 
   return async function gatewayPipeline(request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -67,12 +73,22 @@ export function createPipeline(
       assertion = assertions[0]
     }
 
+    let upstreamToken: string | undefined
+    if (idTokens !== undefined) {
+      try {
+        upstreamToken = await idTokens.token()
+      } catch {
+        return deny(request, reply, DENIALS.unavailable, 'upstream_credential_unavailable')
+      }
+    }
+
     request.gateway = {
       clientAddress: request.clientAddress,
       proto: forwardedProto(request.headers['x-forwarded-proto'], trustProxyHops),
       host: request.headers.host,
       identity,
       assertion,
+      upstreamToken,
     }
   }
 }

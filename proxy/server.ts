@@ -15,6 +15,7 @@ import { Health } from './health.ts'
 import { downstreamHeaders, upstreamHeaders, upstreamWebSocketHeaders } from './identity.ts'
 import { type Logger, traceFields } from './logging.ts'
 import { type AssertionVerifier, createPipeline, deny } from './pipeline.ts'
+import { createIdTokenSource } from './upstream-id-token.ts'
 
 export interface GatewayDependencies {
   readonly logger: Logger
@@ -56,7 +57,13 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
   app.decorateRequest('gateway', null)
   app.decorateRequest('denialReason', null)
   app.decorateRequest('clientAddress', null)
-  app.addHook('onRequest', createPipeline(config, health, config.iap.disabled ? undefined : verifier))
+  const { idTokenAudience } = config.upstream
+  const stages = {
+    health,
+    verifier: config.iap.disabled ? undefined : verifier,
+    idTokens: idTokenAudience === undefined ? undefined : createIdTokenSource(idTokenAudience, logger),
+  }
+  app.addHook('onRequest', createPipeline(config, stages))
   app.addHook('onResponse', accessLogHook(config))
   // Fastify's own errors (a malformed Content-Type, say) get the same generic body as any refusal.
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
