@@ -1,4 +1,5 @@
-import { createServer, type IncomingHttpHeaders } from 'node:https'
+import type { IncomingHttpHeaders } from 'node:http'
+import { createServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import t, { type Test } from 'tap'
@@ -10,7 +11,7 @@ t.teardown(() => pki.remove())
 
 interface Seen {
   headers: IncomingHttpHeaders
-  servername: string | false
+  servername: string | false | null
   url: string
 }
 
