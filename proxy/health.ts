@@ -14,8 +14,10 @@ export interface HealthOptions {
   readonly iapDisabled: boolean
   /** False until the IAP key set has loaded once. */
   readonly keysReady: () => boolean
-  readonly probeTimeoutMs?: number
 }
+
+/** The upstream shares the container's network namespace: a second is generous. */
+const PROBE_TIMEOUT_MS = 1000
 
 /**
  * Liveness and readiness. Liveness only says the process serves; readiness says a request would get
@@ -37,7 +39,7 @@ export class Health {
     const reasons: string[] = []
     if (this.#draining) reasons.push('shutting down')
     if (!this.#options.iapDisabled && !this.#options.keysReady()) reasons.push('IAP keys not loaded')
-    if (!(await canConnect(this.#options.upstreamOrigin, this.#options.probeTimeoutMs ?? 1000))) {
+    if (!(await canConnect(this.#options.upstreamOrigin, PROBE_TIMEOUT_MS))) {
       reasons.push('upstream not reachable')
     }
     return { ready: reasons.length === 0, reasons, iap: this.#options.iapDisabled ? 'disabled' : 'verifying' }

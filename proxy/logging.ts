@@ -28,7 +28,7 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
       base: undefined,
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: {
-        level: (label) => ({ severity: SEVERITY[label] ?? 'DEFAULT' }),
+        level: (label) => ({ severity: SEVERITY[label] }),
       },
       redact: {
         paths: [

@@ -69,6 +69,7 @@ function shutdown(
       logger.info('drained; exiting')
       process.exit(0)
     },
+    /* c8 ignore next 4 -- Fastify's close() rejects only if a plugin's onClose hook fails; ours have none */
     (error: unknown) => {
       logger.error({ err: error }, 'error while closing')
       process.exit(1)

@@ -75,6 +75,12 @@ t.test('every setting read', async (t) => {
   t.equal(describeConfig(config).UPSTREAM_URL, 'https://app.internal/base')
 })
 
+t.test('an empty or blank value counts as unset', async (t) => {
+  const config = loadConfig({ ...minimal, PORT: '', LOG_LEVEL: '  ' })
+  t.equal(config.port, 8080)
+  t.equal(config.logLevel, 'info')
+})
+
 t.test('IAP_DISABLED needs no audience', async (t) => {
   const config = loadConfig({ ALLOWED_CIDRS: '10.0.0.0/8', IAP_DISABLED: 'true' })
   t.equal(config.iap.disabled, true)

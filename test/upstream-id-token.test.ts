@@ -102,3 +102,19 @@ t.test('refresh happens in the background before expiry; requests never wait for
   clock += 5 * 60_000
   await t.rejects(source.token(), 'expired and no new token: the caller is told')
 })
+
+t.test('a token whose expiry cannot be read is used for five minutes, then fetched again', async (t) => {
+  const metadata = await startMetadataServer()
+  t.teardown(() => metadata.close())
+  process.env.GCE_METADATA_HOST = metadata.host
+  let clock = Date.now()
+  const source = createIdTokenSource(AUDIENCE, createLogger('silent'), () => clock)
+  for (const opaque of ['opaque-token', 'a.e30.b']) {
+    metadata.tokenOverride = opaque
+    t.equal(await source.token(), opaque)
+    clock += 4 * 60_000
+    t.equal(await source.token(), opaque, 'still held')
+    clock += 2 * 60_000
+  }
+  t.equal(metadata.identityRequests(), 2)
+})

@@ -15,6 +15,8 @@ export interface MetadataServer {
   lifetimeSeconds: number
   /** Delay before answering an identity request. */
   delayMs: number
+  /** When set, answered instead of a signed JWT (to test tokens whose expiry cannot be read). */
+  tokenOverride: string | undefined
   close(): Promise<void>
 }
 
@@ -31,6 +33,7 @@ export async function startMetadataServer(): Promise<MetadataServer> {
     failing: false,
     lifetimeSeconds: 3600,
     delayMs: 0,
+    tokenOverride: undefined as string | undefined,
   }
   const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url')
   const server = createServer((req, res) => {
@@ -47,6 +50,10 @@ export async function startMetadataServer(): Promise<MetadataServer> {
     const answer = () => {
       if (state.failing) {
         res.writeHead(500, { 'metadata-flavor': 'Google' }).end('metadata unavailable')
+        return
+      }
+      if (state.tokenOverride !== undefined) {
+        res.writeHead(200, { 'metadata-flavor': 'Google' }).end(state.tokenOverride)
         return
       }
       const now = Math.floor(Date.now() / 1000)
