@@ -9,11 +9,12 @@ import Fastify, {
   LogController,
 } from 'fastify'
 import type { ClientOptions } from 'ws'
+import { logAdmittedUpgrade, logResponse } from './access-log.ts'
 import type { GatewayConfig } from './config.ts'
 import { DENIALS } from './errors.ts'
 import { Health } from './health.ts'
 import { downstreamHeaders, upstreamHeaders, upstreamWebSocketHeaders } from './identity.ts'
-import { type Logger, traceFields } from './logging.ts'
+import type { Logger } from './logging.ts'
 import { type AssertionVerifier, createPipeline, deny } from './pipeline.ts'
 import { createIdTokenSource } from './upstream-id-token.ts'
 
@@ -64,7 +65,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
     idTokens: idTokenAudience === undefined ? undefined : createIdTokenSource(idTokenAudience, logger),
   }
   app.addHook('onRequest', createPipeline(config, stages))
-  app.addHook('onResponse', accessLogHook(config))
+  if (config.accessLog) app.addHook('onRequest', logAdmittedUpgrade(config))
+  app.addHook('onResponse', logResponse(config))
   // Fastify's own errors (a malformed Content-Type, say) get the same generic body as any refusal.
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
     const status =
@@ -128,38 +130,4 @@ function upstreamFailed(reply: FastifyReply, error: Error & { code?: string }): 
 function admitted(request: FastifyRequest) {
   if (request.gateway === null) throw new Error('request reached the proxy without passing the pipeline')
   return request.gateway
-}
-
-/**
- * One line per request in Cloud Logging's `httpRequest` shape. Denials are always logged with their
- * reason; admitted requests when ACCESS_LOG is on. The query string is left out: it can hold tokens.
- */
-function accessLogHook(config: GatewayConfig) {
-  return async function accessLog(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const reason = request.denialReason
-    if (reason === null && (!config.accessLog || request.gateway === null)) return
-    const url = request.raw.url ?? '/'
-    const queryAt = url.indexOf('?')
-    const entry = {
-      ...traceFields(
-        config.googleCloudProject,
-        request.headers['x-cloud-trace-context'] as string | undefined,
-        request.headers.traceparent as string | undefined,
-      ),
-      httpRequest: {
-        requestMethod: request.method,
-        requestUrl: queryAt === -1 ? url : url.slice(0, queryAt),
-        status: reply.statusCode,
-        latency: `${(reply.elapsedTime / 1000).toFixed(6)}s`,
-        remoteIp: request.clientAddress ?? request.raw.socket.remoteAddress,
-        userAgent: request.headers['user-agent'],
-      },
-    }
-    if (reason !== null) {
-      request.log.warn(
-        { ...entry, reason },
-        reason.startsWith('upstream_') ? 'upstream failed' : 'request refused',
-      )
-    } else request.log.info(entry, 'request proxied')
-  }
 }

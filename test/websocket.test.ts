@@ -49,6 +49,11 @@ t.test('a WebSocket from an allowed network passes the stages and echoes through
   const echoed = new Promise((resolve) => socket.once('message', (data) => resolve(String(data))))
   socket.send('ping through the gateway')
   t.equal(await echoed, 'ping through the gateway')
+  t.match(
+    gateway.logs.find((entry) => entry.message === 'websocket proxied'),
+    { httpRequest: { requestUrl: '/ws/chat', status: 101, remoteIp: '127.0.0.1' } },
+    'the upgrade is logged once, without its query',
+  )
 })
 
 t.test('a WebSocket from a refused network is answered 403 before any upstream connection', async (t) => {
