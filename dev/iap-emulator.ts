@@ -23,8 +23,8 @@ export const KEYS_PATH = '/_iap_emulator/verify/public_key'
 export const JWK_KEYS_PATH = '/_iap_emulator/verify/public_key-jwk'
 
 export type IapEmulatorOptions = Readonly<{
-  /** the gateway, e.g. http://127.0.0.1:8081 */
-  target: URL
+  /** the gateway, e.g. http://127.0.0.1:8081; may be set later, once the gateway has its port */
+  target?: URL | undefined
   key: SigningKey
   identity: Identity
   audience: string
@@ -38,6 +38,7 @@ export type IapEmulator = Readonly<{
   listen(port: number, host: string): Promise<AddressInfo>
   close(): Promise<void>
   currentAssertion(): SignedAssertion
+  setTarget(target: URL): void
 }>
 
 // Hop-by-hop headers (RFC 9110 7.6.1) belong to one connection and are never forwarded; the
@@ -85,7 +86,8 @@ function endToEndHeaders(rawHeaders: string[], drop: (name: string) => boolean =
 }
 
 export function createIapEmulator(options: IapEmulatorOptions): IapEmulator {
-  const { target, key, identity } = options
+  const { key, identity } = options
+  let target = options.target
   const signer = createAssertionSigner({
     key,
     identity,
@@ -116,7 +118,7 @@ export function createIapEmulator(options: IapEmulatorOptions): IapEmulator {
     return headers
   }
 
-  function upstreamRequest(req: IncomingMessage, headers: string[]): http.ClientRequest {
+  function upstreamRequest(req: IncomingMessage, headers: string[], target: URL): http.ClientRequest {
     return http.request({
       agent,
       protocol: target.protocol,
@@ -150,7 +152,13 @@ export function createIapEmulator(options: IapEmulatorOptions): IapEmulator {
       return
     }
 
-    const upstream = upstreamRequest(req, upstreamHeaders(req))
+    if (target === undefined) {
+      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '1' })
+      res.end('IAP emulator: the gateway is still starting\n')
+      return
+    }
+    const gateway = target
+    const upstream = upstreamRequest(req, upstreamHeaders(req), gateway)
     upstream.on('response', (upstreamRes) => {
       res.writeHead(upstreamRes.statusCode as number, endToEndHeaders(upstreamRes.rawHeaders))
       // an event stream must reach the client event by event, not when a buffer fills
@@ -164,7 +172,7 @@ export function createIapEmulator(options: IapEmulatorOptions): IapEmulator {
         return
       }
       res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' })
-      res.end(`IAP emulator: the gateway at ${target.origin} did not answer\n`)
+      res.end(`IAP emulator: the gateway at ${gateway.origin} did not answer\n`)
     })
     // the client went away before the answer was complete: stop the upstream exchange too
     res.on('close', () => {
@@ -174,10 +182,16 @@ export function createIapEmulator(options: IapEmulatorOptions): IapEmulator {
   }
 
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (target === undefined) {
+      socket.end(
+        'HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+      )
+      return
+    }
     const headers = upstreamHeaders(req)
     // the two hop-by-hop headers an upgrade needs, re-added after the client's were dropped
     headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade as string)
-    const upstream = upstreamRequest(req, headers)
+    const upstream = upstreamRequest(req, headers, target)
     socket.on('error', () => upstream.destroy())
     upstream.on('upgrade', (upstreamRes, upstreamSocket, upstreamHead) => {
       socket.write(statusBlock(upstreamRes, upstreamRes.rawHeaders))
@@ -214,6 +228,9 @@ export function createIapEmulator(options: IapEmulatorOptions): IapEmulator {
   return Object.freeze({
     server,
     currentAssertion: () => signer.current(),
+    setTarget(gateway: URL) {
+      target = gateway
+    },
     listen(port: number, host: string) {
       return new Promise<AddressInfo>((resolve, reject) => {
         server.once('error', reject)

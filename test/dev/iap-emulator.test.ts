@@ -300,3 +300,32 @@ t.test('close() ends open WebSocket tunnels too', async (t) => {
   await closed
   t.pass('the tunnel closed with the emulator')
 })
+
+t.test('until the gateway has a port the emulator answers 503, then it forwards', async (t) => {
+  const upstream = await startEchoUpstream()
+  const emulator = createIapEmulator({
+    key: createSigningKey(),
+    identity,
+    audience,
+    tokenLifetimeSeconds: 600,
+    keysMaxAgeSeconds: 300,
+  })
+  const { port } = await emulator.listen(0, '127.0.0.1')
+  t.teardown(async () => {
+    await emulator.close()
+    await upstream.close()
+  })
+  const early = await send(`http://127.0.0.1:${port}/`)
+  t.equal(early.status, 503)
+  t.equal(early.headers['retry-after'], '1')
+  t.equal(early.body, 'IAP emulator: the gateway is still starting\n')
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/socket`)
+  ws.on('error', () => undefined)
+  const [, res] = (await once(ws, 'unexpected-response')) as [unknown, http.IncomingMessage]
+  t.equal(res.statusCode, 503)
+  res.resume()
+  t.equal((await send(`http://127.0.0.1:${port}${KEYS_PATH}`)).status, 200, 'keys are served meanwhile')
+
+  emulator.setTarget(new URL(upstream.url))
+  t.equal((await send(`http://127.0.0.1:${port}/`)).status, 200)
+})

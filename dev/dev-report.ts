@@ -1,0 +1,41 @@
+// What `npm run dev` tells its user: a banner nobody can mistake for production, and where to go.
+import type { DevChain } from './dev-chain.ts'
+import { type DevOptions, isLoopbackHost } from './dev-options.ts'
+
+export function banner(options: DevOptions): string {
+  const lines = [
+    'IAP EMULATOR - DEVELOPMENT ONLY - NOT A SECURITY BOUNDARY',
+    `Every request that reaches it is signed in as ${options.identity.email}.`,
+    'It is not part of the gateway image; never deploy or expose it.',
+  ]
+  if (!isLoopbackHost(options.host)) {
+    lines.push(`WARNING: listening on ${options.host}: other machines can reach it and are signed in too.`)
+  }
+  const width = Math.max(...lines.map((line) => line.length)) + 4
+  const rule = '#'.repeat(width)
+  return `${[rule, ...lines.map((line) => `# ${line.padEnd(width - 4)} #`), rule].join('\n')}\n`
+}
+
+export function summary(
+  chain: DevChain,
+  options: DevOptions,
+  upstreamReady: boolean,
+  reasons: string[],
+): string {
+  const gateway = chain.children.find((child) => child.name === 'gateway')
+  const upstreamNote = upstreamReady
+    ? ''
+    : `  (not ready: ${reasons.join(', ')}; start it with \`npx flowise start\`, or use --flowise)`
+  return [
+    '',
+    `Open ${chain.url}/`,
+    '',
+    `  identity  ${options.identity.email} (${options.identity.sub}${options.identity.hd ? `, hd ${options.identity.hd}` : ''})`,
+    `  emulator  ${chain.url}  (signs the IAP assertion; keys at ${chain.url}/_iap_emulator/verify/public_key)`,
+    `  gateway   ${chain.gatewayUrl}  (pid ${gateway?.pid}; refuses anything that skips the emulator)`,
+    `  upstream  ${options.upstream.origin}${upstreamNote}`,
+    '',
+    'Ctrl-C stops everything.',
+    '',
+  ].join('\n')
+}
