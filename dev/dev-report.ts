@@ -1,5 +1,4 @@
 // What `npm run dev` tells its user: a banner nobody can mistake for production, and where to go.
-import type { DevChain } from './dev-chain.ts'
 import { type DevOptions, isLoopbackHost } from './dev-options.ts'
 
 export function banner(options: DevOptions): string {
@@ -16,8 +15,15 @@ export function banner(options: DevOptions): string {
   return `${[rule, ...lines.map((line) => `# ${line.padEnd(width - 4)} #`), rule].join('\n')}\n`
 }
 
+/** The parts of a running chain the summary names. */
+export type ChainAddresses = Readonly<{
+  url: string
+  gatewayUrl: string
+  children: readonly Readonly<{ name: string; pid: number }>[]
+}>
+
 export function summary(
-  chain: DevChain,
+  chain: ChainAddresses,
   options: DevOptions,
   upstreamReady: boolean,
   reasons: string[],

@@ -1,7 +1,6 @@
 import t from 'tap'
-import type { DevChain } from '../../dev/dev-chain.ts'
 import { parseDevOptions } from '../../dev/dev-options.ts'
-import { banner, summary } from '../../dev/dev-report.ts'
+import { banner, type ChainAddresses, summary } from '../../dev/dev-report.ts'
 
 t.test(
   'the banner says development only, who everyone is signed in as, and warns off loopback',
@@ -24,11 +23,11 @@ t.test(
 )
 
 t.test('the summary leads with the one URL to open and says what is not ready yet', async (t) => {
-  const chain = {
+  const chain: ChainAddresses = {
     url: 'http://127.0.0.1:8080',
     gatewayUrl: 'http://127.0.0.1:41000',
     children: [{ name: 'gateway', pid: 4242 }],
-  } as unknown as DevChain
+  }
   const ready = summary(
     chain,
     parseDevOptions(['--hd=corp.example', '--sub=accounts.google.com:7'], {}),
