@@ -26,6 +26,8 @@ export type DevOptions = Readonly<{
   host: string
   port: number
   gatewayPort: number
+  /** a gateway the user runs (under a debugger, say) instead of one the chain starts */
+  gateway: URL | undefined
   tokenLifetimeSeconds: number
   key: SigningKey
   keyFile: string | undefined
@@ -57,6 +59,8 @@ Addresses
                            other machines in (they are all signed in as --email)
   --port N                 emulator port, the one URL to open (default 8080; 0 = any free port)
   --gateway-port N         gateway port on 127.0.0.1 (default 0 = any free port)
+  --gateway URL            front a gateway you run yourself instead of starting one; the variables
+                           it needs are printed at start
 
   --flowise                also install (once) and start the pinned Flowise on the upstream port
   -h, --help               this text
@@ -95,6 +99,7 @@ export function parseDevOptions(
         host: { type: 'string', default: '127.0.0.1' },
         port: { type: 'string', default: '8080' },
         'gateway-port': { type: 'string', default: '0' },
+        gateway: { type: 'string' },
         flowise: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -136,13 +141,14 @@ export function parseDevOptions(
     problem('host', host, 'a loopback address, or 0.0.0.0 / :: for every interface')
   }
 
-  const upstreamText = text('upstream')
-  let upstream = new URL(DEFAULT_UPSTREAM)
-  if (!URL.canParse(upstreamText) || !/^https?:$/.test(new URL(upstreamText).protocol)) {
-    problem('upstream', upstreamText, 'not an http(s) URL')
-  } else {
-    upstream = new URL(upstreamText)
+  const httpUrl = (name: string, fallback: URL): URL => {
+    const value = text(name)
+    if (URL.canParse(value) && /^https?:$/.test(new URL(value).protocol)) return new URL(value)
+    problem(name, value, 'not an http(s) URL')
+    return fallback
   }
+  const upstream = httpUrl('upstream', new URL(DEFAULT_UPSTREAM))
+  const gateway = values.gateway === undefined ? undefined : httpUrl('gateway', new URL(DEFAULT_UPSTREAM))
 
   const keyFile = values['key-file'] as string | undefined
   let key: SigningKey | undefined
@@ -166,6 +172,7 @@ export function parseDevOptions(
     host,
     port,
     gatewayPort,
+    gateway,
     tokenLifetimeSeconds,
     key: key ?? createSigningKey(),
     keyFile,

@@ -20,7 +20,14 @@ export type ChainAddresses = Readonly<{
   url: string
   gatewayUrl: string
   children: readonly Readonly<{ name: string; pid: number }>[]
+  gatewaySettings: Readonly<Record<string, string>>
 }>
+
+/** For --gateway: the one command line that starts a gateway behind this emulator (no secrets in it). */
+export function ownGatewayHint(chain: ChainAddresses): string {
+  const settings = Object.entries(chain.gatewaySettings).map(([name, value]) => `${name}='${value}'`)
+  return `Start your gateway behind the emulator with:\n  ${settings.join(' \\\n  ')} \\\n  node proxy/main.ts\n`
+}
 
 export function summary(
   chain: ChainAddresses,
@@ -29,17 +36,20 @@ export function summary(
   reasons: string[],
 ): string {
   const gateway = chain.children.find((child) => child.name === 'gateway')
-  const upstreamNote = upstreamReady
-    ? ''
-    : `  (not ready: ${reasons.join(', ')}; start it with \`npx flowise start\`, or use --flowise)`
+  const gatewayNote = gateway ? `pid ${gateway.pid}; ` : 'yours; '
+  const startHint = reasons.includes('upstream not reachable')
+    ? '; start it with `npx flowise start`, or use --flowise'
+    : ''
+  const status = upstreamReady ? 'ready' : `not ready: ${reasons.join(', ')}${startHint}`
   return [
     '',
     `Open ${chain.url}/`,
     '',
     `  identity  ${options.identity.email} (${options.identity.sub}${options.identity.hd ? `, hd ${options.identity.hd}` : ''})`,
     `  emulator  ${chain.url}  (signs the IAP assertion; keys at ${chain.url}/_iap_emulator/verify/public_key)`,
-    `  gateway   ${chain.gatewayUrl}  (pid ${gateway?.pid}; refuses anything that skips the emulator)`,
-    `  upstream  ${options.upstream.origin}${upstreamNote}`,
+    `  gateway   ${chain.gatewayUrl}  (${gatewayNote}refuses anything that skips the emulator)`,
+    `  upstream  ${options.upstream.origin}`,
+    `  status    ${status}`,
     '',
     'Ctrl-C stops everything.',
     '',

@@ -62,6 +62,7 @@ t.test('every option is read', async (t) => {
       '--host=::1',
       '--port=0',
       '--gateway-port=9001',
+      '--gateway=http://127.0.0.1:9002',
       '--flowise',
       '-h',
     ],
@@ -81,6 +82,7 @@ t.test('every option is read', async (t) => {
     help: true,
   })
   t.equal(options.upstream.href, 'http://127.0.0.1:3001/base')
+  t.equal(options.gateway?.href, 'http://127.0.0.1:9002/')
   t.equal(options.key.kid, createSigningKey(pem.toString()).kid, 'signs with the given key')
 })
 
@@ -98,6 +100,7 @@ t.test('every problem is reported at once, naming the option and the value', asy
           '--gateway-port=x',
           '--host=192.168.1.10',
           '--upstream=ftp://example.test',
+          '--gateway=127.0.0.1:9002',
           '--key-file=/nonexistent/key.pem',
         ],
         { K_SERVICE: 'flowise' },
@@ -116,6 +119,7 @@ t.test('every problem is reported at once, naming the option and the value', asy
         '--gateway-port (x): not an integer between 0 and 65535; ' +
         '--host (192.168.1.10): a loopback address, or 0.0.0.0 / :: for every interface; ' +
         '--upstream (ftp://example.test): not an http(s) URL; ' +
+        '--gateway (127.0.0.1:9002): not an http(s) URL; ' +
         '--key-file (/nonexistent/key.pem): unreadable (ENOENT)',
     },
   )
@@ -177,6 +181,7 @@ t.test('the usage text names every option', async (t) => {
     '--host',
     '--port',
     '--gateway-port',
+    '--gateway',
     '--flowise',
     '--help',
   ]) {
