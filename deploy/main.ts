@@ -1,0 +1,175 @@
+// npm run deploy -- plan|apply|destroy|render --config deploy.config.yaml
+import { writeFileSync } from 'node:fs'
+import { createInterface } from 'node:readline/promises'
+import { parseArgs } from 'node:util'
+import { readConfig } from './config.ts'
+import { Engine, type Planned } from './engine.ts'
+import { DeployError } from './errors.ts'
+import { Gcloud } from './gcloud.ts'
+import { type Output, Progress } from './progress.ts'
+import { serviceYaml } from './service-yaml.ts'
+import { shellScript } from './shell.ts'
+import { steps } from './steps/index.ts'
+import { serviceValues } from './steps/run.ts'
+
+export interface Io {
+  stdout: Output
+  stderr: Output
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean }
+  env?: NodeJS.ProcessEnv
+  /** Test hooks: faster IAM retries and build polling against the fake APIs. */
+  tuning?: { iamRetryDelaysMs?: number[]; pollIntervalMs?: number }
+}
+
+const USAGE = `usage: deploy <plan|apply|destroy|render> --config FILE [options]
+  plan     show each step, what exists, and the gcloud commands apply would run
+           --format text|sh   (sh: a reviewable bash script)   --offline  (read nothing)
+  apply    create or update everything; safe to re-run
+  destroy  delete in reverse order; asks first unless --yes; keeps the database, bucket and
+           secrets unless --delete-data
+  render   print the Cloud Run service YAML (--out FILE to write it)
+common: --gcloud PATH (default: gcloud on PATH)`
+
+function formatPlan(planned: Planned[], gcloud: Gcloud): string {
+  const lines: string[] = []
+  let step = ''
+  for (const p of planned) {
+    if (p.step.title !== step) {
+      step = p.step.title
+      lines.push(`== ${step}`)
+    }
+    lines.push(
+      `  ${p.action.padEnd(9)} ${p.resource.title}${p.reasons.length ? ` (${p.reasons.join('; ')})` : ''}`,
+    )
+    for (const c of p.commands)
+      lines.push(`      gcloud ${gcloud.argv(c).join(' ')}${c.stdin ? '   < (secret on stdin)' : ''}`)
+  }
+  const changes = planned.filter((p) => p.action === 'create' || p.action === 'update').length
+  lines.push('', changes === 0 ? 'No changes.' : `${changes} resource(s) to create or update.`)
+  return `${lines.join('\n')}\n`
+}
+
+async function confirm(io: Io, question: string): Promise<boolean> {
+  if (!io.stdin?.isTTY) {
+    throw new DeployError('DEPLOY_ERR_USAGE', 'destroy needs --yes when standard input is not a terminal')
+  }
+  /* c8 ignore start -- interactive only */
+  const rl = createInterface({ input: io.stdin, output: io.stderr as NodeJS.WritableStream })
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim())
+  } finally {
+    rl.close()
+  }
+  /* c8 ignore stop */
+}
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  let parsed: ReturnType<typeof parse>
+  try {
+    parsed = parse(argv)
+  } catch (error) {
+    io.stderr.write(`${(error as Error).message}\n${USAGE}\n`)
+    return 2
+  }
+  const { command, values } = parsed
+  try {
+    const config = readConfig(values.config)
+    const gcloud = new Gcloud({
+      project: config.project,
+      env: io.env ?? process.env,
+      ...(values.gcloud ? { gcloud: values.gcloud } : {}),
+      ...(io.tuning?.iamRetryDelaysMs ? { iamRetryDelaysMs: io.tuning.iamRetryDelaysMs } : {}),
+    })
+    const progress = new Progress(command === 'plan' || command === 'render' ? io.stderr : io.stdout)
+    const engine = new Engine(config, {
+      gcloud,
+      progress,
+      offline: values.offline === true,
+      ...(io.tuning?.pollIntervalMs !== undefined ? { pollIntervalMs: io.tuning.pollIntervalMs } : {}),
+    })
+    const all = steps(config)
+    if (command === 'plan') {
+      const planned = await engine.plan(all)
+      io.stdout.write(
+        values.format === 'sh' ? shellScript(planned, engine.context) : formatPlan(planned, gcloud),
+      )
+      return 0
+    }
+    if (command === 'render') {
+      // Read the values the YAML carries (project number, backend service id, database address).
+      for (const step of all) for (const r of step.resources) if (r.learn) await engine.observe(r)
+      const yaml = serviceYaml(config, serviceValues(engine.context))
+      if (values.out) writeFileSync(values.out, yaml)
+      else io.stdout.write(yaml)
+      return 0
+    }
+    if (command === 'apply') {
+      await engine.apply(all)
+      const f = engine.context.facts
+      progress.line('')
+      progress.line(`Point DNS: ${config.domain}. A ${f.get('ADDRESS')}`)
+      progress.line(
+        `Certificate: ${f.get('CERTIFICATE_STATUS')} (becomes ACTIVE some minutes after DNS points at the address)`,
+      )
+      progress.line(`URL: https://${config.domain}/`)
+      return 0
+    }
+    const what = values['delete-data']
+      ? 'everything, including the database, bucket and secrets'
+      : 'everything except data'
+    if (
+      !values.yes &&
+      !(await confirm(io, `Destroy ${what} of ${config.name} in ${config.project}? [y/N] `))
+    ) {
+      /* c8 ignore next 2 -- interactive only */
+      io.stderr.write('Nothing destroyed.\n')
+      return 1
+    }
+    await engine.destroy(all, values['delete-data'] === true)
+    return 0
+  } catch (error) {
+    if (error instanceof DeployError) {
+      io.stderr.write(`${error.code}: ${error.message}\n`)
+      return error.code === 'DEPLOY_ERR_CONFIG' || error.code === 'DEPLOY_ERR_USAGE' ? 2 : 1
+    }
+    /* c8 ignore next 2 -- a bug, not an operational failure: keep the stack */
+    throw error
+  }
+}
+
+function parse(argv: string[]) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', default: 'deploy.config.yaml' },
+      format: { type: 'string', default: 'text' },
+      offline: { type: 'boolean' },
+      yes: { type: 'boolean' },
+      'delete-data': { type: 'boolean' },
+      out: { type: 'string' },
+      gcloud: { type: 'string' },
+    },
+  })
+  const command = positionals[0]
+  if (positionals.length !== 1 || !['plan', 'apply', 'destroy', 'render'].includes(command as string)) {
+    throw new DeployError(
+      'DEPLOY_ERR_USAGE',
+      `expected one command: plan, apply, destroy or render (got ${positionals.join(' ') || 'none'})`,
+    )
+  }
+  if (!['text', 'sh'].includes(values.format)) {
+    throw new DeployError('DEPLOY_ERR_USAGE', `--format must be text or sh (got ${values.format})`)
+  }
+  return { command: command as 'plan' | 'apply' | 'destroy' | 'render', values }
+}
+
+/* c8 ignore start -- the process entry; tests call main() and spawn this file once */
+if (import.meta.main) {
+  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin }).then(
+    (code) => {
+      process.exitCode = code
+    },
+  )
+}
+/* c8 ignore stop */

@@ -1,0 +1,51 @@
+// Step 1: the project, and the APIs every later step calls.
+import type { DeployConfig } from '../config.ts'
+import { cmd, type Step } from './types.ts'
+
+export function requiredApis(c: DeployConfig): string[] {
+  const apis = [
+    'run.googleapis.com',
+    'compute.googleapis.com',
+    'iap.googleapis.com',
+    'secretmanager.googleapis.com',
+    'artifactregistry.googleapis.com',
+    'cloudbuild.googleapis.com',
+    'iam.googleapis.com',
+    'cloudresourcemanager.googleapis.com',
+  ]
+  if (c.database.enabled) apis.push('sqladmin.googleapis.com', 'servicenetworking.googleapis.com')
+  if (c.storage.enabled) apis.push('storage.googleapis.com')
+  if (c.app.projectRoles.includes('roles/aiplatform.user')) apis.push('aiplatform.googleapis.com')
+  return apis
+}
+
+function missing(json: any, c: DeployConfig): string[] {
+  const enabled = new Set((json as any[]).map((s) => s.config?.name ?? String(s.name).split('/').pop()))
+  return requiredApis(c).filter((a) => !enabled.has(a))
+}
+
+export const apisStep: Step = {
+  id: 'apis',
+  title: 'Project and APIs',
+  resources: [
+    {
+      id: 'project',
+      title: 'project number',
+      describe: ({ config }) => ['projects', 'describe', config.project],
+      learn: (json, x) => x.facts.set('PROJECT_NUMBER', String(json.projectNumber)),
+      exports: { PROJECT_NUMBER: 'value(projectNumber)' },
+      // The project must exist already: creating projects (billing, organisation) is out of scope.
+      readOnly: true,
+      create: () => [],
+    },
+    {
+      id: 'apis',
+      title: 'enabled APIs',
+      describe: () => ['services', 'list', '--enabled'],
+      absent: (json, x) => missing(json, x.config).length === requiredApis(x.config).length,
+      check: (json, x) => missing(json, x.config).map((a) => `${a} is not enabled`),
+      create: ({ config }) => [cmd(['services', 'enable', ...requiredApis(config)], { long: true })],
+      update: ({ config }, json) => [cmd(['services', 'enable', ...missing(json, config)], { long: true })],
+    },
+  ],
+}

@@ -1,0 +1,32 @@
+// Every resource name derived from the config's `name`, in one place so steps and docs agree.
+import type { DeployConfig } from '../config.ts'
+
+export function names(c: DeployConfig) {
+  const n = c.name
+  return {
+    serviceAccount: `${n}-run@${c.project}.iam.gserviceaccount.com`,
+    serviceAccountId: `${n}-run`,
+    service: n,
+    psaRange: `${n}-psa-range`,
+    armor: `${n}-armor`,
+    backend: `${n}-backend`,
+    neg: `${n}-neg`,
+    address: `${n}-ip`,
+    cert: `${n}-cert`,
+    urlMap: `${n}-urlmap`,
+    redirectMap: `${n}-http-redirect`,
+    httpsProxy: `${n}-https-proxy`,
+    httpProxy: `${n}-http-proxy`,
+    httpsRule: `${n}-https-rule`,
+    httpRule: `${n}-http-rule`,
+  }
+}
+
+export function member(c: DeployConfig): string {
+  return `serviceAccount:${names(c).serviceAccount}`
+}
+
+/** Members bound to `role` in an IAM policy. */
+export function membersOf(policy: any, role: string): string[] {
+  return (policy?.bindings ?? []).filter((b: any) => b.role === role).flatMap((b: any) => b.members ?? [])
+}

@@ -1,0 +1,95 @@
+// Step 7 (with 11): the Cloud Run multi-container service, applied whole with `run services replace`,
+// carrying the IAP audience computed from the project number and the backend service id; and its
+// invoker policy: only the IAP service agent may invoke, never allUsers.
+import type { DeployConfig } from '../config.ts'
+import { differences, imageRef, type ServiceValues, serviceObject, serviceYaml } from '../service-yaml.ts'
+import { names } from './names.ts'
+import { type Context, cmd, type Step } from './types.ts'
+
+const INVOKER = 'roles/run.invoker'
+const PUBLIC = new Set(['allUsers', 'allAuthenticatedUsers'])
+
+export function audience(x: Context): string {
+  return `/projects/${x.fact('PROJECT_NUMBER')}/global/backendServices/${x.fact('BACKEND_SERVICE_ID')}`
+}
+
+export function serviceValues(x: Context): ServiceValues {
+  const c = x.config
+  return {
+    gatewayImage: imageRef(c, 'gateway', c.gateway.tag),
+    appImage: c.app.image ?? imageRef(c, c.app.container, c.app.tag),
+    serviceAccount: names(c).serviceAccount,
+    audience: audience(x),
+    ...(c.database.enabled
+      ? { databaseHost: x.fact('DATABASE_HOST'), databaseCaBase64: x.fact('DATABASE_CA_BASE64') }
+      : {}),
+  }
+}
+
+function iapAgent(x: Context): string {
+  return `serviceAccount:service-${x.fact('PROJECT_NUMBER')}@gcp-sa-iap.iam.gserviceaccount.com`
+}
+
+/** The policy with the IAP agent as the only invoker and no public member in any binding. */
+export function lockedPolicy(x: Context, current: any): any {
+  const bindings = (current?.bindings ?? [])
+    .filter((b: any) => b.role !== INVOKER)
+    .map((b: any) => ({ ...b, members: (b.members ?? []).filter((m: string) => !PUBLIC.has(m)) }))
+    .filter((b: any) => b.members.length > 0)
+  bindings.push({ role: INVOKER, members: [iapAgent(x)] })
+  return { bindings, ...(current?.etag ? { etag: current.etag } : {}) }
+}
+
+function policyProblems(x: Context, json: any): string[] {
+  const out: string[] = []
+  const invokers = (json?.bindings ?? [])
+    .filter((b: any) => b.role === INVOKER)
+    .flatMap((b: any) => b.members)
+  if (invokers.length !== 1 || invokers[0] !== iapAgent(x))
+    out.push('run.invoker is not exactly the IAP service agent')
+  if ((json?.bindings ?? []).some((b: any) => (b.members ?? []).some((m: string) => PUBLIC.has(m))))
+    out.push('a public member is bound')
+  return out
+}
+
+export function runStep(c: DeployConfig): Step {
+  const n = names(c)
+  const region = `--region=${c.region}`
+  const lock = (x: Context, json: any) => [
+    // Creates the IAP service agent if the project has none yet (idempotent on Google's side).
+    cmd(['beta', 'services', 'identity', 'create', '--service=iap.googleapis.com']),
+    cmd(['run', 'services', 'set-iam-policy', n.service, '{file:policy-json}', region], {
+      files: { 'policy-json': JSON.stringify(lockedPolicy(x, json), null, 2) },
+      retryIam: true,
+    }),
+  ]
+  const replace = (x: Context) => [
+    cmd(['run', 'services', 'replace', '{file:service-yaml}', region], {
+      files: { 'service-yaml': serviceYaml(c, serviceValues(x)) },
+      long: true,
+    }),
+  ]
+  return {
+    id: 'run',
+    title: 'Cloud Run service',
+    resources: [
+      {
+        id: 'service',
+        title: `Cloud Run service ${n.service}`,
+        describe: () => ['run', 'services', 'describe', n.service, region],
+        check: (json, x) => differences(serviceObject(c, serviceValues(x)), json),
+        create: replace,
+        update: replace,
+        delete: () => [cmd(['run', 'services', 'delete', n.service, region])],
+      },
+      {
+        id: 'invoker',
+        title: 'run.invoker only for the IAP service agent',
+        describe: () => ['run', 'services', 'get-iam-policy', n.service, region],
+        check: (json, x) => policyProblems(x, json),
+        create: (x) => lock(x, undefined),
+        update: lock,
+      },
+    ],
+  }
+}

@@ -1,0 +1,89 @@
+// Step 3: Secret Manager. Managed secrets are generated (CSPRNG) when absent and never overwritten;
+// values reach gcloud on stdin only. The runtime service account gets secretAccessor on each secret.
+import type { DeployConfig } from '../config.ts'
+import { DeployError } from '../errors.ts'
+import { member, membersOf } from './names.ts'
+import { cmd, type Resource, type Step } from './types.ts'
+
+const ACCESSOR = 'roles/secretmanager.secretAccessor'
+
+export interface SecretSpec {
+  secret: string
+  generate: boolean
+}
+
+export function secretSpecs(c: DeployConfig): SecretSpec[] {
+  const list: SecretSpec[] = []
+  if (c.database.enabled) list.push({ secret: c.database.passwordSecret, generate: true })
+  for (const s of c.app.secrets) list.push({ secret: s.secret, generate: s.generate })
+  return list
+}
+
+function secretResource(s: SecretSpec): Resource {
+  return {
+    id: `secret/${s.secret}`,
+    title: `secret ${s.secret}`,
+    data: true,
+    describe: () => ['secrets', 'versions', 'list', s.secret, '--filter=state:enabled'],
+    // A secret without an enabled version (an interrupted create) gets one added; an existing value stays.
+    check: (json) => ((json as any[]).length === 0 ? ['no enabled version'] : []),
+    create: () => {
+      if (!s.generate) {
+        throw new DeployError(
+          'DEPLOY_ERR_REFUSED',
+          `secret ${s.secret} (named in app.secrets) does not exist: create it first`,
+        )
+      }
+      return [
+        cmd(['secrets', 'create', s.secret, '--replication-policy=automatic', '--data-file=-'], {
+          stdin: { kind: 'secret', secret: s.secret },
+        }),
+      ]
+    },
+    update: () =>
+      s.generate
+        ? [
+            cmd(['secrets', 'versions', 'add', s.secret, '--data-file=-'], {
+              stdin: { kind: 'secret', secret: s.secret },
+            }),
+          ]
+        : [],
+    delete: () => (s.generate ? [cmd(['secrets', 'delete', s.secret])] : []),
+  }
+}
+
+function accessResource(s: SecretSpec): Resource {
+  return {
+    id: `secret-access/${s.secret}`,
+    title: `secretAccessor on ${s.secret}`,
+    describe: () => ['secrets', 'get-iam-policy', s.secret],
+    check: (json, x) =>
+      membersOf(json, ACCESSOR).includes(member(x.config)) ? [] : ['runtime service account lacks access'],
+    create: ({ config }) => [grant(config, s.secret)],
+    update: ({ config }) => [grant(config, s.secret)],
+  }
+}
+
+function grant(config: DeployConfig, secret: string) {
+  return cmd(
+    [
+      'secrets',
+      'add-iam-policy-binding',
+      secret,
+      `--member=${member(config)}`,
+      `--role=${ACCESSOR}`,
+      '--condition=None',
+    ],
+    {
+      retryIam: true,
+    },
+  )
+}
+
+export function secretsStep(c: DeployConfig): Step {
+  return {
+    id: 'secrets',
+    title: 'Secrets',
+    resources: secretSpecs(c).flatMap((s) => [secretResource(s), accessResource(s)]),
+  }
+}

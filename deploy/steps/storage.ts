@@ -1,0 +1,51 @@
+// Step 6: the bucket Flowise keeps its files in (STORAGE_TYPE=gcs), with object admin for the runtime
+// service account on this bucket only.
+import type { DeployConfig } from '../config.ts'
+import { member, membersOf } from './names.ts'
+import { cmd, type Step } from './types.ts'
+
+const OBJECT_ADMIN = 'roles/storage.objectAdmin'
+
+export function storageStep(c: DeployConfig): Step {
+  const url = `gs://${c.storage.bucket}`
+  const grant = cmd(
+    ['storage', 'buckets', 'add-iam-policy-binding', url, `--member=${member(c)}`, `--role=${OBJECT_ADMIN}`],
+    {
+      retryIam: true,
+    },
+  )
+  return {
+    id: 'storage',
+    title: 'File storage',
+    when: (cfg) => cfg.storage.enabled,
+    resources: [
+      {
+        id: 'bucket',
+        title: `bucket ${url}`,
+        data: true,
+        describe: () => ['storage', 'buckets', 'describe', url],
+        create: () => [
+          cmd([
+            'storage',
+            'buckets',
+            'create',
+            url,
+            `--location=${c.region}`,
+            '--uniform-bucket-level-access',
+            '--public-access-prevention',
+          ]),
+        ],
+        delete: () => [cmd(['storage', 'rm', '--recursive', url], { long: true })],
+      },
+      {
+        id: 'bucket-access',
+        title: `objectAdmin on ${url}`,
+        describe: () => ['storage', 'buckets', 'get-iam-policy', url],
+        check: (json) =>
+          membersOf(json, OBJECT_ADMIN).includes(member(c)) ? [] : ['runtime service account lacks access'],
+        create: () => [grant],
+        update: () => [grant],
+      },
+    ],
+  }
+}
