@@ -274,6 +274,7 @@ export function validateConfig(raw: unknown, baseDir: string): DeployConfig {
     'database',
     'storage',
   ])
+  for (const section of ['gateway', 'app', 'network', 'database', 'storage']) r.map(section)
   r.known('gateway', ['build', 'tag', 'cpu', 'memory', 'logLevel', 'upstreamTimeoutMs', 'shutdownGraceMs'])
   r.known('app', [
     'preset',

@@ -1,0 +1,191 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { readConfig, validateConfig } from '../../deploy/config.ts'
+
+const minimal = {
+  project: 'demo-project',
+  region: 'europe-west1',
+  domain: 'flowise.example.com',
+  allowedCidrs: ['203.0.113.7/24', '2001:db8::1/32'],
+  iapMembers: ['group:team@example.com'],
+}
+
+function problems(raw: unknown): string {
+  try {
+    validateConfig(raw, '/base')
+  } catch (error) {
+    t.equal((error as { code: string }).code, 'DEPLOY_ERR_CONFIG')
+    return (error as Error).message
+  }
+  throw new Error('expected a config error')
+}
+
+t.test('Flowise is the default preset, with its secrets, database and bucket', async (t) => {
+  const c = validateConfig(minimal, '/base')
+  t.equal(c.app.preset, 'flowise')
+  t.equal(c.name, 'flowise')
+  t.same(c.allowedCidrs, ['203.0.113.0/24', '2001:db8::/32'], 'ranges normalised to their network address')
+  t.equal(c.trustProxyHops, 2)
+  t.equal(c.database.enabled, true)
+  t.equal(c.storage.enabled, true)
+  t.equal(c.storage.bucket, 'demo-project-flowise-files')
+  t.equal(c.app.port, 3000)
+  t.equal(c.app.healthPath, '/api/v1/ping')
+  t.same(c.app.build, {
+    context: '/base',
+    dockerfile: 'Dockerfile.flowise',
+    args: { FLOWISE_VERSION: '3.1.4' },
+  })
+  t.equal(c.gateway.build.dockerfile, 'Dockerfile.proxy')
+  t.same(
+    c.app.secrets.map((s) => `${s.env}=${s.secret}`),
+    [
+      'FLOWISE_SECRETKEY_OVERWRITE=flowise-secretkey-overwrite',
+      'JWT_AUTH_TOKEN_SECRET=flowise-jwt-auth-token-secret',
+      'JWT_REFRESH_TOKEN_SECRET=flowise-jwt-refresh-token-secret',
+      'EXPRESS_SESSION_SECRET=flowise-express-session-secret',
+      'TOKEN_HASH_SECRET=flowise-token-hash-secret',
+    ],
+  )
+  t.same(c.app.projectRoles, ['roles/aiplatform.user'])
+  t.ok(Object.isFrozen(c) && Object.isFrozen(c.app.secrets[0]), 'frozen')
+})
+
+t.test('a custom app switches the Flowise parts off unless asked', async (t) => {
+  const c = validateConfig(
+    {
+      ...minimal,
+      app: {
+        preset: 'custom',
+        image: 'docker.io/traefik/whoami:v1.10.3',
+        env: { A: 'x', N: 3 },
+        secrets: { API_KEY: 'generate', OTHER: 'existing-secret' },
+      },
+      storage: { enabled: true },
+    },
+    '/base',
+  )
+  t.equal(c.database.enabled, false)
+  t.equal(c.storage.enabled, true)
+  t.equal(c.app.image, 'docker.io/traefik/whoami:v1.10.3')
+  t.equal(c.app.build, undefined)
+  t.equal(c.app.container, 'app')
+  t.same(c.app.env, { A: 'x', N: '3' })
+  t.same(c.app.secrets, [
+    { env: 'API_KEY', secret: 'flowise-api-key', generate: true },
+    { env: 'OTHER', secret: 'existing-secret', generate: false },
+  ])
+  t.same(c.app.projectRoles, [])
+})
+
+t.test('every problem is reported at once, naming the field and the bad value', async (t) => {
+  const message = problems({
+    project: 'Bad_Project',
+    region: 'mars',
+    domain: 'not a domain',
+    allowedCidrs: ['10.0.0.0/33', 'nope'],
+    iapMembers: ['alice@example.com'],
+    trustProxyHops: 0,
+    maxInstances: 1,
+    minInstances: 2,
+    typo: true,
+    gateway: { cpu: 'lots', memory: 12, build: { args: { A: 1 } } },
+    app: {
+      preset: 'other',
+      port: 8080,
+      env: { PORT: '1', 'bad-name': 'x', LIST: [1], SECRET: 'sm://x' },
+      secrets: { KEY: 'no spaces allowed' },
+      flowiseVersion: '2.2.0',
+      healthPath: 'health',
+      args: 'x',
+    },
+    database: { deletionProtection: 'yes' },
+    network: 'x',
+  })
+  for (const expected of [
+    'project: is not a Google Cloud project id (got "Bad_Project")',
+    'region: is not a region like europe-west1 (got "mars")',
+    'domain: is not a DNS name (got "not a domain")',
+    'allowedCidrs[0]: is not an IPv4 or IPv6 range like 203.0.113.0/24 (got "10.0.0.0/33")',
+    'allowedCidrs[1]: is not an IPv4 or IPv6 range',
+    'iapMembers[0]: must be user:EMAIL, group:EMAIL, serviceAccount:EMAIL or domain:DOMAIN (got "alice@example.com")',
+    'trustProxyHops: must be an integer from 1 to 10 (got 0)',
+    'maxInstances: must be at least minInstances (2) (got 1)',
+    'typo: is not a known field',
+    'gateway.cpu: must be a CPU count',
+    'gateway.memory: must be like 512Mi or 2Gi (got "12")',
+    'gateway.build.args.A: must be a string (got 1)',
+    'app.preset: must be flowise or custom (got "other")',
+    "app.port: must differ from the gateway's port 8080 (got 8080)",
+    'app.env.PORT: is set by the deploy or by Cloud Run',
+    'app.env.bad-name: must be an environment variable name',
+    'app.env.LIST: must be a string (got [1])',
+    'app.env.SECRET: secret references belong in app.secrets',
+    'app.secrets.KEY: must be "generate" or the id of an existing secret',
+    'app.flowiseVersion: must be 3.1.3 or later',
+    'app.healthPath: must be a path starting with /',
+    'app.args: must be a list of strings',
+    'database.deletionProtection: must be true or false (got "yes")',
+    'network: must be a mapping',
+  ]) {
+    t.ok(message.includes(expected), expected)
+  }
+})
+
+t.test('required fields and shapes', async (t) => {
+  const message = problems({
+    allowedCidrs: [],
+    iapMembers: [],
+    project: ['x'],
+    app: { preset: 'custom', image: 'x y', build: {} },
+  })
+  t.match(message, /project: must be a string/)
+  t.match(message, /region: is required/)
+  t.match(message, /domain: is required/)
+  t.match(message, /allowedCidrs: must list at least one range/)
+  t.match(message, /iapMembers: must name at least one/)
+  t.match(message, /app.image: is not a container image reference/)
+  t.match(message, /app: give app.image or app.build, not both/)
+  t.match(
+    problems({ ...minimal, app: { preset: 'custom' } }),
+    /app: a custom app needs app.image or app.build/,
+  )
+  t.match(
+    problems({ ...minimal, app: { secrets: { 'bad-env': 'generate' } } }),
+    /app.secrets.bad-env: must be an environment variable name/,
+  )
+  t.match(problems({ ...minimal, app: { env: ['x'] } }), /app.env: must be a mapping/)
+  t.match(problems({ ...minimal, iapMembers: 'x' }), /iapMembers: must be a list of strings/)
+  t.match(problems(['a list']), /config: must be a YAML mapping/)
+  t.match(problems(null), /config: must be a YAML mapping/)
+})
+
+t.test('readConfig reads YAML relative to the file', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'deploy-config-'))
+  const file = join(dir, 'deploy.config.yaml')
+  writeFileSync(
+    file,
+    'project: demo-project\nregion: europe-west1\ndomain: a.example.com\nallowedCidrs: [10.0.0.0/8]\niapMembers: [domain:example.com]\ngateway: { build: { context: sub } }\n',
+  )
+  t.equal(readConfig(file).gateway.build.context, join(dir, 'sub'))
+  writeFileSync(file, 'project: [unclosed\n')
+  t.throws(() => readConfig(file), {
+    code: 'DEPLOY_ERR_CONFIG',
+    message: /cannot read config .*deploy\.config\.yaml/,
+  })
+  t.throws(() => readConfig(join(dir, 'missing.yaml')), {
+    code: 'DEPLOY_ERR_CONFIG',
+    message: /cannot read config .*missing\.yaml: ENOENT/,
+  })
+})
+
+t.test('both example configs are valid', async (t) => {
+  const flowise = readConfig(join(import.meta.dirname, '../../deploy.config.example.yaml'))
+  t.equal(flowise.app.preset, 'flowise')
+  const webapp = readConfig(join(import.meta.dirname, '../../deploy.config.webapp.example.yaml'))
+  t.equal(webapp.app.preset, 'custom')
+  t.equal(webapp.database.enabled, false)
+  t.equal(webapp.storage.enabled, false)
+})

@@ -1,0 +1,113 @@
+// The CLI surface without Google: usage and config errors, offline plan and render, destroy's
+// confirmation, and the process entry point once.
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import t from 'tap'
+import { parse, stringify } from 'yaml'
+import { main } from '../../deploy/main.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'deploy-main-'))
+const config = join(dir, 'deploy.config.yaml')
+writeFileSync(
+  config,
+  stringify({
+    project: 'demo-project',
+    region: 'europe-west1',
+    domain: 'a.example.com',
+    allowedCidrs: ['10.0.0.0/8'],
+    iapMembers: ['domain:example.com'],
+  }),
+)
+
+async function run(args: string[], stdin?: { isTTY?: boolean }) {
+  let stdout = ''
+  let stderr = ''
+  const code = await main(args, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    ...(stdin ? { stdin: stdin as NodeJS.ReadableStream } : {}),
+    env: { PATH: '/nonexistent' },
+  })
+  return { code, stdout, stderr }
+}
+
+t.test('usage errors exit 2 with the usage text', async (t) => {
+  for (const args of [[], ['deploy'], ['plan', 'apply'], ['plan', '--format', 'yaml'], ['plan', '--bogus']]) {
+    const r = await run(args)
+    t.equal(r.code, 2, args.join(' '))
+    t.match(r.stderr, /usage: deploy <plan\|apply\|destroy\|render>/)
+  }
+  t.match((await run(['plan', '--format', 'yaml'])).stderr, /--format must be text or sh \(got yaml\)/)
+})
+
+t.test('config errors exit 2 and name the fields', async (t) => {
+  const bad = join(dir, 'bad.yaml')
+  writeFileSync(bad, 'project: X\n')
+  const r = await run(['plan', '--config', bad])
+  t.equal(r.code, 2)
+  t.match(
+    r.stderr,
+    /^DEPLOY_ERR_CONFIG: invalid deploy config:\n {2}- project: is not a Google Cloud project id \(got "X"\)/,
+  )
+  t.match(r.stderr, /- region: is required/)
+})
+
+t.test('plan --offline lists every step and the exact commands', async (t) => {
+  const r = await run(['plan', '--offline', '--config', config])
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stdout, /^== Project and APIs\n {2}read {6}project number/)
+  t.match(
+    r.stdout,
+    /create +Cloud SQL instance flowise-db\n +gcloud sql instances create flowise-db --database-version=POSTGRES_16 --region=europe-west1 .*--no-assign-ip .*--ssl-mode=ENCRYPTED_ONLY --deletion-protection --project=demo-project --format=json --quiet/,
+  )
+  t.match(
+    r.stdout,
+    /gcloud secrets create flowise-db-password --replication-policy=automatic --data-file=- .* {3}< \(secret on stdin\)/,
+  )
+  t.match(r.stdout, /\d+ resource\(s\) to create or update\.\n$/)
+})
+
+t.test('render --offline writes the YAML with placeholders for unknown values', async (t) => {
+  const out = join(dir, 'service.yaml')
+  const r = await run(['render', '--offline', '--config', config, '--out', out])
+  t.equal(r.code, 0, r.stderr)
+  const svc = parse(readFileSync(out, 'utf8'))
+  const env = svc.spec.template.spec.containers[0].env
+  t.same(
+    env.find((e: any) => e.name === 'IAP_AUDIENCE'),
+    {
+      name: 'IAP_AUDIENCE',
+      value: '/projects/${PROJECT_NUMBER}/global/backendServices/${BACKEND_SERVICE_ID}',
+    },
+  )
+  const printed = await run(['render', '--offline', '--config', config])
+  t.equal(printed.stdout, readFileSync(out, 'utf8'))
+})
+
+t.test('destroy asks first: without a terminal it needs --yes', async (t) => {
+  const r = await run(['destroy', '--config', config], { isTTY: false })
+  t.equal(r.code, 2)
+  t.match(r.stderr, /DEPLOY_ERR_USAGE: destroy needs --yes when standard input is not a terminal/)
+})
+
+t.test('a missing gcloud stops with a clear error', async (t) => {
+  const r = await run(['apply', '--config', config, '--gcloud', join(dir, 'no-gcloud')])
+  t.equal(r.code, 1)
+  t.match(r.stderr, /DEPLOY_ERR_GCLOUD: cannot run .*no-gcloud: spawn .* ENOENT/)
+})
+
+t.test('the entry point runs as a process', async (t) => {
+  const { stdout } = await promisify(execFile)(process.execPath, [
+    join(import.meta.dirname, '../../deploy/main.ts'),
+    'plan',
+    '--offline',
+    '--format',
+    'sh',
+    '--config',
+    config,
+  ])
+  t.match(stdout, /^#!\/usr\/bin\/env bash\n/)
+})

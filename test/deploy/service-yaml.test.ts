@@ -1,0 +1,70 @@
+import t from 'tap'
+import { parse } from 'yaml'
+import { validateConfig } from '../../deploy/config.ts'
+import { differences, serviceObject, serviceYaml } from '../../deploy/service-yaml.ts'
+
+const base = {
+  project: 'demo-project',
+  region: 'europe-west1',
+  domain: 'a.example.com',
+  allowedCidrs: ['10.0.0.0/8'],
+  iapMembers: ['domain:example.com'],
+}
+const values = {
+  gatewayImage: 'g:1',
+  appImage: 'a:1',
+  serviceAccount: 'sa@demo-project.iam.gserviceaccount.com',
+  audience: '/projects/1/global/backendServices/2',
+}
+
+t.test('custom app: its own port, args, env and secrets; no database, bucket or VPC egress', async (t) => {
+  const c = validateConfig(
+    {
+      ...base,
+      minInstances: 1,
+      allowedEmails: ['a@example.com'],
+      allowedDomains: ['example.com'],
+      app: {
+        preset: 'custom',
+        image: 'docker.io/x/y:1',
+        port: 5000,
+        args: ['--port', '5000'],
+        env: { A: 'b' },
+        secrets: { KEY: 'generate' },
+      },
+    },
+    '/',
+  )
+  const svc = serviceObject(c, values)
+  const [gateway, app] = svc.spec.template.spec.containers
+  t.equal(app.name, 'app')
+  t.same(app.args, ['--port', '5000'])
+  t.same(app.env, [
+    { name: 'KEY', value: 'sm://demo-project/flowise-key' },
+    { name: 'A', value: 'b' },
+  ])
+  t.same(app.startupProbe.httpGet, { path: '/', port: 5000 })
+  const genv = Object.fromEntries(gateway.env.map((e: any) => [e.name, e.value]))
+  t.equal(genv.UPSTREAM_URL, 'http://127.0.0.1:5000')
+  t.equal(genv.ALLOWED_EMAILS, 'a@example.com')
+  t.equal(genv.ALLOWED_DOMAINS, 'example.com')
+  const annotations = svc.spec.template.metadata.annotations
+  t.equal(annotations['autoscaling.knative.dev/minScale'], '1')
+  t.notOk('run.googleapis.com/network-interfaces' in annotations)
+  t.same(parse(serviceYaml(c, values)), svc, 'the YAML is the object')
+})
+
+t.test('Flowise moved off 3000 gets PORT; its probe window is the whole startupSeconds', async (t) => {
+  const c = validateConfig({ ...base, app: { port: 3100, startupSeconds: 95 } }, '/')
+  const app = serviceObject(c, values).spec.template.spec.containers[1]
+  t.ok(app.env.some((e: any) => e.name === 'PORT' && e.value === '3100'))
+  t.equal(app.startupProbe.failureThreshold * app.startupProbe.periodSeconds, 100)
+})
+
+t.test('differences: what the config sets must be there; Google may add more', async (t) => {
+  t.same(differences({ a: 1, b: { c: 'x' } }, { a: '1', b: { c: 'x', extra: true }, more: 1 }), [])
+  t.same(differences({ a: [1, 2] }, { a: [1] }), ['a'])
+  t.same(differences({ a: [{ x: 1 }] }, { a: [{ x: 2 }] }), ['a[0].x'])
+  t.same(differences({ a: { b: 1 } }, { a: 'flat' }), ['a'])
+  t.same(differences('x', 'y'), ['(value)'])
+})

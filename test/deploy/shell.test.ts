@@ -1,0 +1,22 @@
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { shellWord } from '../../deploy/shell.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'deploy-shell-'))
+
+function echo(word: string): string {
+  const file = join(dir, 'echo.sh')
+  writeFileSync(file, `X=1\nprintf '%s' ${word}\n`)
+  return execFileSync('bash', [file], { encoding: 'utf8' })
+}
+
+t.test('shell words survive bash unchanged, placeholders stay live', async (t) => {
+  for (const s of ['plain', "it's", 'a b', '$HOME `x` "q" \\ !', '--display-name=fw Cloud Run']) {
+    t.equal(echo(shellWord(s)), s, s)
+  }
+  t.equal(shellWord('--network=default'), '--network=default', 'simple words stay bare')
+  t.equal(echo(shellWord('/p/${X}/$HOME "q" `b` \\')), '/p/1/$HOME "q" `b` \\')
+})
