@@ -105,7 +105,7 @@ t.test('23 CIDRs become 3 Armor allow rules of at most 10 ranges, default deny-4
   t.ok(added.every((r) => r.action === 'allow'))
   const patched = h.fake.requests.find((r) => r.path.endsWith('/fw-armor/patchRule'))
   t.same(patched?.query.priority, '2147483647')
-  t.equal((patched?.body as any).action, 'deny(403)')
+  t.equal((patched?.body as any)?.action, 'deny(403)')
 })
 
 t.test('the Cloud Run service body', async (t) => {

@@ -20,7 +20,8 @@ t.test('a stock web app behind the gateway', async (t) => {
   )
   t.notOk(
     h.fake.requests.some(
-      (q) => q.path.includes('/builds') && (q.body as any)?.images?.some((i: string) => i.includes('whoami')),
+      (q) =>
+        q.path.includes('/builds') && (q.body as any)?.images?.some((i: string) => i.includes('/whoami:')),
     ),
     'the app image is not built',
   )

@@ -155,6 +155,9 @@ export function computeRoutes(): Route[] {
           )
         }
         fake.resources.delete(k)
+        // IAP settings and access policy live and die with their backend service.
+        if (c === 'backendServices')
+          fake.resources.delete(`policy:iap/projects/${fake.projectNumber}/iap_web/compute/services/${n}`)
         return operation(fake, base, p, s, `${base}/compute/v1/${self}`, 'delete')
       },
     },

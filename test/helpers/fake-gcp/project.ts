@@ -132,7 +132,8 @@ export function projectRoutes(): Route[] {
     },
     {
       method: 'POST',
-      re: /^\/servicenetworking\/v1\/services\/[^/]+\/connections\/[^/:]+:deleteConnection$/,
+      // gcloud 528 posts to `connections/-` (the verb is not in the path it sends).
+      re: /^\/servicenetworking\/v1\/services\/[^/]+\/connections\/[^/:]+(:deleteConnection)?$/,
       handle: ({ fake, body }) => {
         const network = (body.consumerNetwork as string).replace(/^.*?(projects\/)/, '$1')
         const sql = [...fake.resources.keys()].some((k) => k.startsWith('sql:'))
