@@ -1,0 +1,121 @@
+// PostgreSQL from the Debian package (`postgresql`), in a temporary data directory on a free loopback
+// port, password-authenticated (scram) as on Cloud SQL, and stopped at the end. PostgreSQL refuses to
+// run as root: when the suite runs as root (CI containers), the server runs as the `postgres` user the
+// package creates.
+import { spawn, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pg from 'pg'
+
+export type Postgres = {
+  host: string
+  port: number
+  user: string
+  password: string
+  database: string
+  query<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>
+  stop(): Promise<void>
+}
+
+function postgresBin(): string {
+  const root = '/usr/lib/postgresql'
+  const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : []
+  const found = versions.map((v) => join(root, v, 'bin')).find((dir) => existsSync(join(dir, 'postgres')))
+  if (!found) throw new Error('PostgreSQL not found under /usr/lib/postgresql: apt-get install -y postgresql')
+  return found
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+function runAs(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined
+  const id = (flag: string) => Number(spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' }).stdout.trim())
+  return { uid: id('-u'), gid: id('-g') }
+}
+
+export async function startPostgres(): Promise<Postgres> {
+  const bin = postgresBin()
+  const as = runAs()
+  const base = mkdtempSync(join(tmpdir(), 'e2e-pg-'))
+  const data = join(base, 'data')
+  const password = randomBytes(18).toString('base64url')
+  const pwfile = join(base, 'pwfile')
+  writeFileSync(pwfile, `${password}\n`, { mode: 0o600 })
+  if (as) {
+    chmodSync(base, 0o700)
+    chownSync(base, as.uid, as.gid)
+    chownSync(pwfile, as.uid, as.gid)
+  }
+  const user = 'flowise'
+  const init = spawnSync(
+    join(bin, 'initdb'),
+    ['-D', data, '-U', user, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '-E', 'UTF8', '--no-sync'],
+    { encoding: 'utf8', ...as },
+  )
+  rmSync(pwfile)
+  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`)
+  const port = await freePort()
+  const server = spawn(
+    join(bin, 'postgres'),
+    ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', base, '-c', 'fsync=off'],
+    { stdio: ['ignore', 'ignore', 'pipe'], ...as },
+  )
+  let log = ''
+  server.stderr.on('data', (chunk: Buffer) => {
+    log = (log + chunk.toString('utf8')).slice(-4000)
+  })
+  const exited = once(server, 'exit')
+  const stop = async () => {
+    if (server.exitCode === null && server.signalCode === null) {
+      server.kill('SIGINT') // fast shutdown
+      await exited
+    }
+    rmSync(base, { recursive: true, force: true })
+  }
+  const admin = { host: '127.0.0.1', port, user, password, database: 'postgres' }
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    const client = new pg.Client(admin)
+    try {
+      await client.connect()
+      await client.query('CREATE DATABASE flowise')
+      await client.end()
+      break
+    } catch (error) {
+      await client.end().catch(() => {})
+      if (Date.now() > deadline || server.exitCode !== null) {
+        await stop()
+        throw new Error(`PostgreSQL did not start: ${(error as Error).message}\n${log}`)
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+  }
+  const database = 'flowise'
+  return {
+    host: '127.0.0.1',
+    port,
+    user,
+    password,
+    database,
+    async query(sql, params) {
+      const client = new pg.Client({ ...admin, database })
+      await client.connect()
+      try {
+        return (await client.query(sql, params)).rows
+      } finally {
+        await client.end()
+      }
+    },
+    stop,
+  }
+}
