@@ -5,6 +5,7 @@ import {
   createSigningKey,
   frozenClock,
   iapClaims,
+  publicKeySet,
   recordingLog,
   type SigningKey,
   signAssertion,
@@ -277,4 +278,23 @@ t.test('tokens never reach the log (and the real clock is the default)', async (
   const text = JSON.stringify(log.lines)
   t.notMatch(text, token.split('.')[1] as string)
   t.notMatch(text, /eyJ/)
+})
+
+t.test('the test signer agrees with google-auth-library, the reference for the key-set format', async (t) => {
+  const { OAuth2Client } = await import('google-auth-library')
+  const key = createSigningKey()
+  const certs = publicKeySet(key)
+  const client = new OAuth2Client()
+  const ticket = await client.verifySignedJwtWithCertsAsync(
+    signAssertion(key),
+    certs,
+    TEST_AUDIENCE,
+    ['https://cloud.google.com/iap'],
+    660,
+  )
+  t.equal(ticket.getPayload()?.email, 'alice@example.com')
+  await t.rejects(
+    client.verifySignedJwtWithCertsAsync(badTokens.rogueKey(key), certs, TEST_AUDIENCE, [], 660),
+    'a rogue key fails there too',
+  )
 })
