@@ -136,6 +136,7 @@ export class Engine {
     const done: Planned[] = []
     for (const step of [...steps].reverse()) {
       this.opts.progress.line(`== ${step.title}`)
+      await this.prefetch(this.active(step).filter((r) => r.delete && (deleteData || !r.data)))
       for (const r of [...this.active(step)].reverse()) {
         if (!r.delete) continue
         if (r.data && !deleteData) {
@@ -147,7 +148,8 @@ export class Engine {
         const commands = seen.found ? r.delete(this.context, seen.json) : []
         const action: Action = seen.found ? 'delete' : 'absent'
         this.opts.progress.line(`${action.padEnd(9)} ${r.title}`)
-        for (const command of commands) await this.execute(command)
+        // Deleting one resource does not change what the others' reads said: keep them.
+        for (const command of commands) await this.execute(command, false)
         done.push({ step, resource: r, action, reasons: [], commands })
       }
     }
@@ -176,10 +178,10 @@ export class Engine {
     return value
   }
 
-  private async execute(command: Command): Promise<void> {
+  private async execute(command: Command, invalidate = true): Promise<void> {
     const gcloud = this.opts.gcloud
     const label = `  gcloud ${command.argv.join(' ')}`
-    this.cache.clear()
+    if (invalidate) this.cache.clear()
     const stdin = await this.stdinFor(command)
     const run = async () => {
       const result = await gcloud.must(command, stdin)

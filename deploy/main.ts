@@ -21,6 +21,8 @@ export interface Io {
   tuning?: { iamRetryDelaysMs?: number[]; pollIntervalMs?: number }
 }
 
+const NO_ACCESS = /cannot run|active account|credentials|auth login|reauthenticat/i
+
 const USAGE = `usage: deploy <plan|apply|destroy|render> --config FILE [options]
   plan     show each step, what exists, and the gcloud commands apply would run
            --format text|sh   (sh: a reviewable bash script)   --offline  (read nothing)
@@ -89,7 +91,17 @@ export async function main(argv: string[], io: Io): Promise<number> {
     })
     const all = steps(config)
     if (command === 'plan') {
-      const planned = await engine.plan(all)
+      let planned: Planned[]
+      try {
+        planned = await engine.plan(all)
+      } catch (error) {
+        // No gcloud, or not signed in: still show the plan, without what exists.
+        if (!(error instanceof DeployError) || !NO_ACCESS.test(error.message)) throw error
+        io.stderr.write(
+          `gcloud cannot read the project (${error.message.split('\n').at(-1)}): planning offline\n`,
+        )
+        planned = await new Engine(config, { gcloud, progress, offline: true }).plan(all)
+      }
       io.stdout.write(
         values.format === 'sh' ? shellScript(planned, engine.context) : formatPlan(planned, gcloud),
       )

@@ -3,13 +3,38 @@
 import t from 'tap'
 import { harness, webappConfig } from './harness.ts'
 
-t.setTimeout(600_000)
+t.setTimeout(1_200_000)
 
 t.test('a stock web app behind the gateway', async (t) => {
   const h = await harness()
   t.teardown(() => h.close())
   // The example file itself, with only the project changed.
   const config = h.writeConfig('webapp.yaml', webappConfig())
+
+  // A read that fails for another reason than "not found" stops the run at once.
+  h.fake.inject({
+    method: 'GET',
+    pathIncludes: '/cloudresourcemanager/v1/projects/demo-project',
+    status: 403,
+    times: 9,
+  })
+  const denied = await h.deploy(['apply', '--config', config])
+  t.equal(denied.code, 1)
+  t.match(
+    denied.stderr,
+    /^DEPLOY_ERR_GCLOUD: command failed \(exit 1\): gcloud projects describe demo-project --project=demo-project --format=json --quiet\n.*injected 403/s,
+  )
+  h.fake.faults.length = 0
+
+  // A build that runs a while and then fails stops the apply with the build's status.
+  h.fake.buildStatuses = ['QUEUED', 'WORKING', 'FAILURE']
+  const failed = await h.deploy(['apply', '--config', config])
+  t.equal(failed.code, 1)
+  t.match(
+    failed.stderr,
+    /^DEPLOY_ERR_GCLOUD: build build-\d+ ended FAILURE: https:\/\/console\.cloud\.google\.com\/cloud-build\/builds\//,
+  )
+  t.same(h.fake.buildStatuses, [], 'polled until the build ended')
 
   const r = await h.deploy(['apply', '--config', config])
   t.equal(r.code, 0, r.stderr)

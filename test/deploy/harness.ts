@@ -99,6 +99,7 @@ export function normalised(fake: FakeGcp): Record<string, unknown> {
     out[k.replace(/\d+4242/g, 'ID')] = JSON.parse(
       JSON.stringify(v)
         .replace(/\d+4242/g, 'ID')
+        .replace(/127\.0\.0\.1:\d+/g, 'FAKE')
         .replace(/"etag":"[^"]*"/g, '"etag":"E"')
         .replace(/"generation":\d+/g, '"generation":0')
         .replace(/"observedGeneration":\d+/g, '"observedGeneration":0')

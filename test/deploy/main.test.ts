@@ -99,6 +99,16 @@ t.test('a missing gcloud stops with a clear error', async (t) => {
   t.match(r.stderr, /DEPLOY_ERR_GCLOUD: cannot run .*no-gcloud: spawn .* ENOENT/)
 })
 
+t.test('plan without a usable gcloud falls back to an offline plan', async (t) => {
+  const r = await run(['plan', '--config', config, '--gcloud', join(dir, 'no-gcloud')])
+  t.equal(r.code, 0)
+  t.match(
+    r.stderr,
+    /gcloud cannot read the project \(DEPLOY_ERR_GCLOUD|cannot run .*no-gcloud.*\): planning offline/,
+  )
+  t.match(r.stdout, /create +Cloud Run service flowise/)
+})
+
 t.test('the entry point runs as a process', async (t) => {
   const { stdout } = await promisify(execFile)(process.execPath, [
     join(import.meta.dirname, '../../deploy/main.ts'),

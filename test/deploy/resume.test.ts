@@ -5,7 +5,7 @@
 import t from 'tap'
 import { flowiseConfig, harness, normalised } from './harness.ts'
 
-t.setTimeout(900_000)
+t.setTimeout(1_200_000)
 
 const FAULTS = [
   // secrets: the secret is created but adding its first version fails -> re-run adds a version.

@@ -74,7 +74,9 @@ export function buildRoutes(): Route[] {
       method: 'POST',
       re: /^\/cloudbuild\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/builds$/,
       handle: ({ fake, m, body }) => {
-        for (const image of body.images ?? []) {
+        // A test can script the statuses later reads report; the images are pushed only if it ends well.
+        const outcome = fake.buildStatuses.at(-1) ?? 'SUCCESS'
+        for (const image of outcome === 'SUCCESS' ? (body.images ?? []) : []) {
           const problem = pushImage(fake, image)
           if (problem) return badRequest(problem)
         }
@@ -104,7 +106,11 @@ export function buildRoutes(): Route[] {
     {
       method: 'GET',
       re: /^\/cloudbuild\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/builds\/([^/]+)$/,
-      handle: ({ fake, m }) => found(fake.resources.get(`build:${m[1]}/${m[2]}/${m[3]}`), `build ${m[3]}`),
+      handle: ({ fake, m }) => {
+        const build = fake.resources.get(`build:${m[1]}/${m[2]}/${m[3]}`)
+        if (build && fake.buildStatuses.length > 0) build.status = fake.buildStatuses.shift()
+        return found(build, `build ${m[3]}`)
+      },
     },
   ]
 }

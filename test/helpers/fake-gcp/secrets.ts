@@ -1,4 +1,5 @@
 // Secret Manager v1: secrets, versions (payload kept apart so a snapshot never shows it), IAM.
+import { crc32c } from '@aws-crypto/crc32c'
 import { readPolicy, writePolicy } from './iam-policy.ts'
 import type { Route } from './server.ts'
 import { conflict, found, notFound } from './server.ts'
@@ -67,13 +68,25 @@ export function secretRoutes(): Route[] {
         if (!fake.resources.has(`secret:${m[1]}/${m[2]}`)) return notFound(`Secret [${m[2]}]`)
         const n =
           [...fake.resources.keys()].filter((k) => k.startsWith(`secret-version:${m[1]}/${m[2]}/`)).length + 1
+        const data = Buffer.from(body.payload.data, 'base64')
+        // gcloud sends a CRC32C and trusts the version only if the API says it checked it.
+        if (
+          body.payload.dataCrc32c !== undefined &&
+          String(crc32c(data)) !== String(body.payload.dataCrc32c)
+        ) {
+          return {
+            status: 400,
+            body: { error: { code: 400, message: 'Checksum mismatch', status: 'INVALID_ARGUMENT' } },
+          }
+        }
         const version = {
           name: `projects/${fake.projectNumber}/secrets/${m[2]}/versions/${n}`,
           state: 'ENABLED',
           createTime: '2026-01-01T00:00:00Z',
+          ...(body.payload.dataCrc32c !== undefined ? { clientSpecifiedPayloadChecksum: true } : {}),
         }
         fake.resources.set(`secret-version:${m[1]}/${m[2]}/${n}`, version)
-        fake.payloads.set(`${m[1]}/${m[2]}/${n}`, Buffer.from(body.payload.data, 'base64').toString('utf8'))
+        fake.payloads.set(`${m[1]}/${m[2]}/${n}`, data.toString('utf8'))
         return { status: 200, body: version }
       },
     },

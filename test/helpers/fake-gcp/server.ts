@@ -83,6 +83,8 @@ export class FakeGcp {
   /** Service accounts that the next policy write naming them refuses, as IAM does while they propagate. */
   readonly unpropagated = new Set<string>()
   simulatePropagation = false
+  /** Statuses successive reads of a build report (Cloud Build); empty means SUCCESS at once. */
+  buildStatuses: string[] = []
   private nextId = 1000
   private server: http.Server | undefined
   private routes: Route[] = []
