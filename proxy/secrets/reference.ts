@@ -26,6 +26,9 @@ const PROJECT = /^(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|\d{1,20})$/
 // `latest`, a version number, or a version alias.
 const VERSION = /^(?:latest|[1-9]\d{0,18}|[A-Za-z][A-Za-z0-9_-]{0,62})$/
 
+const FULL_NAME = /^projects\/([^/]*)\/secrets\/([^/]*)(?:\/versions\/([^/]*))?$/
+const FULL_FORM_EXPECTED = 'expected projects/PROJECT/secrets/SECRET[/versions/VERSION]'
+
 export function isReference(value: string | undefined): value is string {
   return value?.startsWith(REFERENCE_PREFIX) === true
 }
@@ -34,13 +37,10 @@ export function isReference(value: string | undefined): value is string {
 export function parseReference(value: string): SecretReference | string {
   if (!isReference(value)) return `does not start with ${REFERENCE_PREFIX}`
   const body = value.slice(REFERENCE_PREFIX.length)
-  const segments = body.split('/')
-  if (segments[0] === 'projects' && (segments.length === 4 || segments.length === 6)) {
-    const [, project, secretsWord, secret, versionsWord, version] = segments as string[]
-    if (secretsWord !== 'secrets' || (segments.length === 6 && versionsWord !== 'versions')) {
-      return 'expected projects/PROJECT/secrets/SECRET[/versions/VERSION]'
-    }
-    return check(project, secret as string, version ?? 'latest')
+  // `projects/...` always means the full form (a project cannot be called `projects`).
+  if (body.startsWith('projects/')) {
+    const full = FULL_NAME.exec(body)
+    return full ? check(full[1], full[2] as string, full[3] ?? 'latest') : FULL_FORM_EXPECTED
   }
   const hash = body.indexOf('#')
   const path = hash === -1 ? body : body.slice(0, hash)

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { startSecretManagerServer } from '../helpers/secret-manager-server.ts'
@@ -8,9 +7,6 @@ import { startSecretManagerServer } from '../helpers/secret-manager-server.ts'
 const MAIN = fileURLToPath(new URL('../../proxy/main.ts', import.meta.url))
 const PROJECT = 'test-project'
 const TOKEN = 'gateway-token-Qm42x'
-// Until proxy/main.ts calls resolveEnvironment these are reported as to-do instead of failing the suite.
-const wired = readFileSync(MAIN, 'utf8').includes('resolveEnvironment')
-const todo = wired ? false : 'proxy/main.ts does not call resolveEnvironment yet'
 
 async function fake(t: Test) {
   const server = await startSecretManagerServer({
@@ -32,46 +28,38 @@ async function fake(t: Test) {
   }
 }
 
-t.test(
-  'the gateway starts with ALLOWED_CIDRS=sm://... and applies the resolved value',
-  { todo },
-  async (t) => {
-    const { server, env } = await fake(t)
-    for (const [reference, status] of [
-      ['sm://cidrs', 502],
-      ['sm://cidrs#1', 403],
-    ] as const) {
-      const gateway = runMain(t, { ...env, ALLOWED_CIDRS: reference })
-      const url = await gateway.listening
-      t.equal((await fetch(`${url}/_gateway/healthz`)).status, 200, `${reference}: healthz`)
-      t.equal((await fetch(`${url}/anything`)).status, status, `${reference}: /anything`)
-      gateway.child.kill('SIGTERM')
-      t.equal(await gateway.exited, 0)
-      const { stdout, stderr } = gateway.output()
-      t.notOk(stdout.includes(TOKEN) || stderr.includes(TOKEN), 'a secret value never appears in the output')
-    }
-    t.ok(server.calls.includes(`projects/${PROJECT}/secrets/cidrs/versions/1`))
-  },
-)
-
-t.test(
-  'a secret the gateway cannot read stops it with one line naming variable and resource',
-  { todo },
-  async (t) => {
-    const { env } = await fake(t)
-    const gateway = runMain(t, { ...env, ALLOWED_CIDRS: 'sm://absent' }, ['--check-config'])
-    t.equal(await gateway.exited, 1)
+t.test('the gateway starts with ALLOWED_CIDRS=sm://... and applies the resolved value', async (t) => {
+  const { server, env } = await fake(t)
+  for (const [reference, status] of [
+    ['sm://cidrs', 502],
+    ['sm://cidrs#1', 403],
+  ] as const) {
+    const gateway = runMain(t, { ...env, ALLOWED_CIDRS: reference })
+    const url = await gateway.listening
+    t.equal((await fetch(`${url}/_gateway/healthz`)).status, 200, `${reference}: healthz`)
+    t.equal((await fetch(`${url}/anything`)).status, status, `${reference}: /anything`)
+    gateway.child.kill('SIGTERM')
+    t.equal(await gateway.exited, 0)
     const { stdout, stderr } = gateway.output()
-    t.equal(stdout, '')
-    t.match(
-      stderr,
-      new RegExp(
-        `^(warning: .*\\n)?iap-gateway: cannot resolve secret: ALLOWED_CIDRS \\(projects/${PROJECT}/secrets/absent/versions/latest\\): NOT_FOUND.*\\n$`,
-      ),
-    )
-    t.notOk(stderr.includes(TOKEN))
-  },
-)
+    t.notOk(stdout.includes(TOKEN) || stderr.includes(TOKEN), 'a secret value never appears in the output')
+  }
+  t.ok(server.calls.includes(`projects/${PROJECT}/secrets/cidrs/versions/1`))
+})
+
+t.test('a secret the gateway cannot read stops it with one line naming variable and resource', async (t) => {
+  const { env } = await fake(t)
+  const gateway = runMain(t, { ...env, ALLOWED_CIDRS: 'sm://absent' }, ['--check-config'])
+  t.equal(await gateway.exited, 1)
+  const { stdout, stderr } = gateway.output()
+  t.equal(stdout, '')
+  t.match(
+    stderr,
+    new RegExp(
+      `^(warning: .*\\n)?iap-gateway: cannot resolve secret: ALLOWED_CIDRS \\(projects/${PROJECT}/secrets/absent/versions/latest\\): NOT_FOUND.*\\n$`,
+    ),
+  )
+  t.notOk(stderr.includes(TOKEN))
+})
 
 /** `node proxy/main.ts` with `env` only (helpers/gateway.ts would load, and so count, the whole gateway). */
 function runMain(t: Test, env: Record<string, string>, args: string[] = []) {

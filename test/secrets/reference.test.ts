@@ -34,6 +34,8 @@ t.test('a malformed reference says what is wrong', async (t) => {
     ['sm://a/b/c', /expected sm:\/\/SECRET/],
     ['sm://projects/p-proj1/keys/s', /expected projects\/PROJECT\/secrets/],
     ['sm://projects/p-proj1/secrets/s/aliases/v', /expected projects\/PROJECT\/secrets/],
+    ['sm://projects/s', /expected projects\/PROJECT\/secrets/],
+    ['sm://projects/p-proj1/secrets/s#2', /"s#2" is not a secret id/],
     ['sm://Bad_Project/s', /"Bad_Project" is not a project id/],
     ['sm://se cret', /"se cret" is not a secret id/],
     ['sm://s#', /"" is not a version/],
