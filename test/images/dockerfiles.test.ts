@@ -165,3 +165,22 @@ t.test('.dockerignore keeps node_modules, tests and local state out of the conte
     t.notOk(ignored.ignores(path), `${path} sent`)
   }
 })
+
+t.test('every file the Dockerfiles copy from the context gets past .dockerignore', async (t) => {
+  const ignored = dockerignore.default({ ignorecase: false }).add(read('.dockerignore'))
+  const sources = ['Dockerfile.proxy', 'Dockerfile.flowise'].flatMap((name) =>
+    stages(read(name)).flatMap((stage) =>
+      stage.instructions
+        .filter((i): i is Copy => i instanceof Copy && i.getFromFlag() === null)
+        .flatMap((copy) =>
+          copy
+            .getArguments()
+            .slice(0, -1)
+            .map((a) => a.getValue()),
+        ),
+    ),
+  )
+  t.ok(sources.length >= 5, sources.join(' '))
+  for (const source of new Set(sources))
+    t.notOk(ignored.ignores(source.replace(/\/$/, '')), `${source} in the context`)
+})
