@@ -36,6 +36,8 @@ export interface IapConfig {
   readonly keysUrl: string
   readonly allowedEmails: readonly string[]
   readonly allowedDomains: readonly string[]
+  /** Verified assertions remembered (each until its exp); 0 verifies every request. */
+  readonly tokenCacheSize: number
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -134,7 +136,10 @@ export function loadConfig(env: Env): GatewayConfig {
     shutdownGraceMs: integer('SHUTDOWN_GRACE_MS', 8000, 0, 3_600_000),
     logLevel,
     accessLog: boolean('ACCESS_LOG', true),
-    iap: parseIap(read, list, boolean, problem, problems),
+    iap: Object.freeze({
+      ...parseIap(read, list, boolean, problem, problems),
+      tokenCacheSize: integer('IAP_TOKEN_CACHE_SIZE', 10_000, 0, 1_000_000),
+    }),
     googleCloudProject: read('GOOGLE_CLOUD_PROJECT'),
   }
   if (problems.length > 0) throw new GW_ERR_CONFIG(problems.join('; '))
@@ -172,7 +177,7 @@ function parseIap(
   boolean: (name: string, fallback: boolean) => boolean,
   problem: Problem,
   problems: string[],
-): IapConfig {
+): Omit<IapConfig, 'tokenCacheSize'> {
   const disabled = boolean('IAP_DISABLED', false)
   const audiences = list('IAP_AUDIENCE')
   if (audiences.length === 0 && !disabled) {
@@ -209,13 +214,13 @@ function parseIap(
     if (!DOMAIN.test(domain)) problem(`ALLOWED_DOMAINS[${index}]`, domain, 'not a domain name')
   })
 
-  return Object.freeze({
+  return {
     disabled,
     audiences: Object.freeze(audiences),
     keysUrl,
     allowedEmails: Object.freeze(allowedEmails),
     allowedDomains: Object.freeze(allowedDomains),
-  })
+  }
 }
 
 /** The effective configuration as plain data, for `--check-config` and the start-up log line. */
@@ -237,6 +242,7 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
     IAP_KEYS_URL: config.iap.keysUrl,
     ALLOWED_EMAILS: config.iap.allowedEmails,
     ALLOWED_DOMAINS: config.iap.allowedDomains,
+    IAP_TOKEN_CACHE_SIZE: config.iap.tokenCacheSize,
     GOOGLE_CLOUD_PROJECT: config.googleCloudProject ?? '(unset)',
   }
 }

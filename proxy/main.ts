@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
 import { describeConfig, type GatewayConfig, loadConfig } from './config.ts'
+import { createIapVerifier } from './iap/verify.ts'
 import { createLogger, type Logger } from './logging.ts'
+import { resolveEnvironment } from './secrets/resolve.ts'
 import { createGateway } from './server.ts'
 
 /**
@@ -12,7 +14,8 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<vo
   const { values } = parseArgs({ args: [...argv], options: { 'check-config': { type: 'boolean' } } })
   let config: GatewayConfig
   try {
-    config = loadConfig(env)
+    // Secret references (sm://...) are resolved before the configuration is read, so any setting may be one.
+    config = loadConfig(await resolveEnvironment(env))
   } catch (error) {
     return fail(error)
   }
@@ -22,7 +25,20 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<vo
   }
 
   const logger = createLogger(config.logLevel)
-  const { app, health } = await createGateway(config, { logger, verifier: undefined })
+  const verifier = config.iap.disabled
+    ? undefined
+    : createIapVerifier({
+        audiences: config.iap.audiences,
+        keysUrl: config.iap.keysUrl,
+        allowedEmails: config.iap.allowedEmails,
+        allowedDomains: config.iap.allowedDomains,
+        cacheSize: config.iap.tokenCacheSize,
+        log: logger,
+      })
+  const { app, health } = await createGateway(config, { logger, verifier })
+  // Keys load in the background: /_gateway/healthz answers meanwhile, readyz and requests wait for them.
+  verifier?.start()
+  app.addHook('onClose', async () => verifier?.close())
   if (config.iap.disabled) {
     logger.warn(
       'IAP_DISABLED=true: IAP assertions are NOT verified; only run this behind another authenticator',

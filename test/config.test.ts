@@ -37,6 +37,7 @@ t.test('defaults', async (t) => {
     keysUrl: DEFAULT_IAP_KEYS_URL,
     allowedEmails: [],
     allowedDomains: [],
+    tokenCacheSize: 10_000,
   })
   t.ok(Object.isFrozen(config) && Object.isFrozen(config.iap) && Object.isFrozen(config.upstream))
 })
@@ -57,7 +58,9 @@ t.test('every setting read', async (t) => {
     ALLOWED_EMAILS: 'Ann@Example.com',
     ALLOWED_DOMAINS: 'example.org',
     GOOGLE_CLOUD_PROJECT: 'my-project',
+    IAP_TOKEN_CACHE_SIZE: '0',
   })
+  t.equal(config.iap.tokenCacheSize, 0)
   t.equal(config.port, 9000)
   t.equal(config.host, '::')
   t.same(config.upstream, {
