@@ -107,6 +107,7 @@ t.test('Dockerfile.flowise: pinned Flowise >= 3.1.3 started by the launcher on 1
     .join(' ')
   const version = /flowise@(\d+)\.(\d+)\.(\d+)\b/.exec(run)
   t.ok(version, 'flowise installed at an exact version')
+  t.match(run, /npm install -g --omit=dev --ignore-scripts .*flowise@/, 'no install script fetches binaries')
   const parts = (version?.slice(1) ?? []).map(Number)
   const atLeast =
     parts[0] !== FLOWISE_MIN[0]
