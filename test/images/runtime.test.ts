@@ -26,6 +26,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const run = promisify(execFile)
 // npm and the bins' `#!/usr/bin/env node` find this Node 24 first.
 const PATH = `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`
+// Build, pack and install take 30-60 s here, more on a loaded machine: above the suite's 120 s default.
+t.setTimeout(360_000)
 const work = mkdtempSync(join(tmpdir(), 'image-runtime-'))
 t.teardown(() => rmSync(work, { recursive: true, force: true }))
 
