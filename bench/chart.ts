@@ -1,6 +1,7 @@
 // A hand-rolled SVG of the ratios the README quotes: throughput relative to the bare undici proxy, and
 // latency at a fixed rate relative to the direct path. No library: two bar panels and some text.
 import type { Results } from './report.ts'
+import type { RateResult, Summary } from './sections.ts'
 import { ratio } from './stats.ts'
 
 const WIDTH = 760
@@ -48,15 +49,19 @@ function panel(
   return parts.join('\n')
 }
 
-export function chart(results: Results): string {
-  const bare = results.throughput.get('bare undici proxy')?.requestsPerSecond ?? Number.NaN
-  const throughputBars: Bar[] = [...results.throughput].map(([name, summary]) => {
+export function chart(
+  throughput: Map<string, Summary>,
+  fixedRate: Map<string, RateResult>,
+  results: Results,
+): string {
+  const bare = throughput.get('bare undici proxy')?.requestsPerSecond ?? Number.NaN
+  const throughputBars: Bar[] = [...throughput].map(([name, summary]) => {
     const value = ratio(summary.requestsPerSecond, bare)
     return { label: name, value, text: `${value.toFixed(2)}x`, gateway: name.startsWith('gateway') }
   })
-  const direct = results.fixedRate.get('direct')
+  const direct = fixedRate.get('direct')
   const latencyBars: Bar[] = []
-  for (const [name, summary] of results.fixedRate) {
+  for (const [name, summary] of fixedRate) {
     if (name === 'direct') continue
     for (const [which, value, base] of [
       ['p50', summary.p50Ms, direct?.p50Ms ?? Number.NaN],

@@ -1,7 +1,7 @@
 // Child processes of the harness: started with a known port, waited on until they answer, and always
 // stopped, even when the harness fails half-way (an exit hook kills whatever is still running).
 import { type ChildProcess, spawn } from 'node:child_process'
-import { openSync } from 'node:fs'
+import { openSync, readFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { createServer } from 'node:net'
 
@@ -40,8 +40,9 @@ export interface StartOptions {
   readonly args: readonly string[]
   readonly env: Record<string, string>
   readonly port: number
-  /** Path that answers 200 once the process is ready. */
+  /** Path that answers 200 once the process is ready (any answer at all with `anyStatus`). */
   readonly readyPath: string
+  readonly anyStatus?: boolean
   /** stdout and stderr go to this file (kept out of the harness, which must stay idle during loads). */
   readonly logFile: string
   readonly timeoutMs?: number
@@ -61,7 +62,9 @@ export async function start(options: StartOptions): Promise<Started> {
     `${url}${options.readyPath}`,
     options.timeoutMs ?? 20_000,
     () => child.exitCode !== null,
-    () => `${options.name} did not become ready; see ${options.logFile}`,
+    () => `${options.name} did not become ready:\n${tail(options.logFile)}`,
+    20,
+    options.anyStatus,
   )
   return {
     name: options.name,
@@ -77,6 +80,14 @@ export async function start(options: StartOptions): Promise<Started> {
   }
 }
 
+function tail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-15).join('\n')
+  } catch {
+    return '(no output)'
+  }
+}
+
 /** Polls `url` until it answers 200; returns the milliseconds it took. */
 export async function waitForOk(
   url: string,
@@ -84,10 +95,12 @@ export async function waitForOk(
   gaveUp: () => boolean,
   message: () => string,
   intervalMs = 20,
+  anyStatus = false,
 ): Promise<number> {
   const started = performance.now()
   for (;;) {
-    if ((await status(url)) === 200) return performance.now() - started
+    const answer = await status(url)
+    if (answer === 200 || (anyStatus && answer !== 0)) return performance.now() - started
     if (gaveUp() || performance.now() - started > timeoutMs) throw new Error(message())
     await new Promise((resolve) => setTimeout(resolve, intervalMs))
   }
@@ -104,13 +117,16 @@ export function status(url: string): Promise<number> {
   })
 }
 
-/** Resident set size of a process in MB, from /proc (Linux). */
-export function rssMb(pid: number): Promise<number> {
-  return import('node:fs/promises').then(async ({ readFile }) => {
-    const text = await readFile(`/proc/${pid}/status`, 'utf8')
-    const match = /VmRSS:\s+(\d+) kB/.exec(text)
-    return match === null ? Number.NaN : Number(match[1]) / 1024
-  })
+/**
+ * Resident set size of a process in MB, from /proc (Linux): all of it, and the anonymous part (heap,
+ * buffers; without the ~55 MB of the node binary's own file-backed pages, which any Node process has).
+ */
+export async function rssMb(pid: number): Promise<{ rss: number; anon: number }> {
+  const { readFile } = await import('node:fs/promises')
+  const text = await readFile(`/proc/${pid}/status`, 'utf8')
+  const field = (name: string) =>
+    Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(text)?.[1] ?? Number.NaN) / 1024
+  return { rss: field('VmRSS'), anon: field('RssAnon') }
 }
 
 /** Runs a command to completion and returns its stdout (stderr on failure goes into the error). */
@@ -129,4 +145,29 @@ export function run(command: string, args: readonly string[], env?: Record<strin
       else reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr.trim()}`))
     })
   })
+}
+
+const CLOCK_TICKS_PER_SECOND = 100 // USER_HZ, 100 on Linux everywhere that matters
+
+/**
+ * CPU seconds (user + system) used so far by a process and all its descendants (nginx's worker,
+ * cluster workers). Divided by the requests served it gives the CPU cost per request, which a shared,
+ * busy machine distorts far less than requests per second.
+ */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const { readFile, readdir } = await import('node:fs/promises')
+  let ticks = 0
+  const visit = async (id: number): Promise<void> => {
+    const stat = await readFile(`/proc/${id}/stat`, 'utf8').catch(() => '')
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0)
+    const tasks = await readdir(`/proc/${id}/task`).catch(() => [] as string[])
+    for (const task of tasks) {
+      const children = await readFile(`/proc/${id}/task/${task}/children`, 'utf8').catch(() => '')
+      for (const child of children.split(' ').filter(Boolean)) await visit(Number(child))
+    }
+  }
+  await visit(pid)
+  return ticks / CLOCK_TICKS_PER_SECOND
 }

@@ -25,7 +25,8 @@ const { values } = parseArgs({
     'distinct-tokens': { type: 'string', default: '20000' },
     quick: { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
-    out: { type: 'string', default: join(ROOT, 'bench/results') },
+    only: { type: 'string' },
+    out: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 })
@@ -40,6 +41,8 @@ if (values.help) {
   --distinct-tokens N   distinct assertions for "uncached" (20000, more than the 10000-entry cache)
   --quick               1 round of 2 s, 20000 requests: a smoke run of the harness, not a result
   --no-build            benchmark the existing dist/ instead of running npm run build first
+  --only LIST           some of: throughput,latency,streaming,start,memory,scaling (all by default);
+                        a partial run prints its tables and writes files only with --out
   --out DIR             where results.md, results.json and chart.svg go (bench/results)
 `)
   process.exit(0)
@@ -62,6 +65,15 @@ const options = {
   distinctTokens: integer('distinct-tokens'),
 }
 const log = (line: string) => process.stdout.write(`${line}\n`)
+const SECTIONS = ['throughput', 'latency', 'streaming', 'start', 'memory', 'scaling'] as const
+const only = values.only?.split(',').map((name) => name.trim())
+const unknown = only?.filter((name) => !(SECTIONS as readonly string[]).includes(name)) ?? []
+if (unknown.length > 0) {
+  process.stderr.write(`bench: --only (${unknown.join(',')}): not one of ${SECTIONS.join(', ')}\n`)
+  process.exit(2)
+}
+const wanted = (section: (typeof SECTIONS)[number]) => only === undefined || only.includes(section)
+const out = values.out ?? (only === undefined ? join(ROOT, 'bench/results') : undefined)
 
 await ensureTools(log)
 if (!values['no-build']) {
@@ -133,44 +145,63 @@ try {
     }
   }
 
-  log(`throughput: wrk -t1 -c${options.connections}, ${options.durationS} s rounds, ${options.rounds} rounds`)
-  const throughput = await measure.throughput(ctx, targets)
-
-  log(`added latency at ${options.rate} req/s`)
-  const rateTargets = targets.filter((t) => t.name !== 'gateway, access log')
-  const fixedRate = await measure.fixedRate(ctx, rateTargets, options.rate, options.rateDurationS)
-
-  log('SSE first event and WebSocket echo')
-  const streaming = await measure.streaming(ctx, [direct, one('gateway', gateway)], values.quick ? 20 : 100)
-
-  log('cold start')
-  const coldStart = await measure.coldStart(ctx, base, values.quick ? 2 : 7)
-
-  log('RSS at 200 connections')
-  const rss200 = await measure.rssUnderLoad(
-    ctx,
-    { ...one('gateway', gateway), pid: gateway.child.pid as number },
-    200,
-    values.quick ? 2 : 10,
+  const section = async <T>(name: (typeof SECTIONS)[number], title: string, body: () => Promise<T>) => {
+    if (!wanted(name)) return undefined
+    log(title)
+    return body()
+  }
+  const throughput = await section(
+    'throughput',
+    `throughput: wrk -t1 -c${options.connections}, ${options.durationS} s rounds, ${options.rounds} rounds`,
+    () => measure.throughput(ctx, targets),
+  )
+  const fixedRate = await section('latency', `added latency at ${options.rate} req/s`, () =>
+    measure.fixedRate(
+      ctx,
+      targets.filter((t) => t.name !== 'gateway, access log'),
+      options.rate,
+      options.rateDurationS,
+    ),
+  )
+  const streaming = await section('streaming', 'SSE first event and WebSocket echo', () =>
+    measure.streaming(ctx, [direct, one('gateway', gateway)], values.quick ? 20 : 100),
+  )
+  const coldStart = await section('start', 'cold start', () =>
+    measure.coldStart(ctx, base, values.quick ? 2 : 7),
+  )
+  const memory = await section('memory', 'RSS at 200 connections, then over many requests', async () => {
+    const at200 = new Map<string, measure.MemoryAtLoad>()
+    for (const [name, target] of [
+      ['direct', upstream],
+      ['bare undici proxy', bare],
+      ['gateway', gateway],
+    ] as const) {
+      const pid = target.child.pid as number
+      at200.set(
+        name,
+        await measure.rssUnderLoad(ctx, { ...one(name, target), pid }, 200, values.quick ? 2 : 8),
+      )
+    }
+    log(`RSS over ${options.requests} requests (a fresh gateway, 1000 users' assertions)`)
+    const fresh = keep(await startGateway({ ...base, name: 'gateway, long run' }))
+    const series = await measure.rssOverRequests(
+      ctx,
+      { ...one('gateway, long run', fresh, 1000), pid: fresh.child.pid as number },
+      options.requests,
+    )
+    await fresh.stop()
+    return { at200, series }
+  })
+  const scaling = await section(
+    'scaling',
+    'CPU scaling: one gateway process against two (node:cluster)',
+    async () => {
+      const clustered = keep(await startGateway({ ...base, name: 'gateway, 2 processes', workers: 2 }))
+      return measure.throughput(ctx, [one('gateway', gateway), one('gateway, 2 processes', clustered)])
+    },
   )
 
-  log(`RSS over ${options.requests} requests (a fresh gateway, 1000 users' assertions)`)
-  const fresh = keep(await startGateway({ ...base, name: 'gateway, long run' }))
-  const rssSeries = await measure.rssOverRequests(
-    ctx,
-    { ...one('gateway, long run', fresh, 1000), pid: fresh.child.pid as number },
-    options.requests,
-  )
-  await fresh.stop()
-
-  log('CPU scaling: one gateway process against two (node:cluster)')
-  const clustered = keep(await startGateway({ ...base, name: 'gateway, 2 processes', workers: 2 }))
-  const scaling = await measure.throughput(ctx, [
-    one('gateway', gateway),
-    one('gateway, 2 processes', clustered),
-  ])
-
-  const files = writeResults(values.out, {
+  const files = writeResults(out, {
     options: { ...options, quick: values.quick },
     iap,
     machine: machineBefore,
@@ -179,11 +210,10 @@ try {
     fixedRate,
     streaming,
     coldStart,
-    rss200,
-    rssSeries,
+    memory,
     scaling,
   })
-  log(`\nwritten: ${files.join(', ')}`)
+  if (files.length > 0) log(`\nwritten: ${files.join(', ')}`)
   await keys.close()
 } finally {
   for (const target of started.reverse()) await target.stop()

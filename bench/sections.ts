@@ -5,7 +5,7 @@ import { openSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { KeyServer, TokenFiles } from './assertions.ts'
 import { type Distribution, sseFirstEvent, websocketEcho } from './probes.ts'
-import { freePort, rssMb, run, type Started, waitForOk } from './processes.ts'
+import { cpuSeconds, freePort, rssMb, run, type Started, waitForOk } from './processes.ts'
 import { median } from './stats.ts'
 import { GATEWAY_MAIN, type GatewayOptions, gatewayEnv } from './targets.ts'
 import { type LoadResult, load } from './wrk.ts'
@@ -33,7 +33,9 @@ export interface Summary {
   readonly requestsPerSecond: number
   readonly p50Ms: number
   readonly p99Ms: number
-  readonly rounds: readonly LoadResult[]
+  /** CPU time of the target's processes per request served, in microseconds. */
+  readonly cpuUsPerRequest: number
+  readonly rounds: readonly (LoadResult & { cpuUsPerRequest: number })[]
 }
 
 function rotate<T>(items: readonly T[], by: number): T[] {
@@ -60,14 +62,17 @@ export async function throughput(
       tokenFile: ctx.tokens.get(target.distinctTokens),
     })
   for (const target of targets) check(target, await loadOnce(target, 2)) // warm-up (JIT, pools)
-  const results = new Map<string, LoadResult[]>(targets.map((target) => [target.name, []]))
+  const results = new Map<string, Summary['rounds'][number][]>(targets.map((target) => [target.name, []]))
   for (let round = 0; round < ctx.rounds; round++) {
     for (const target of rotate(targets, round)) {
+      const cpuBefore = target.pid === undefined ? Number.NaN : await cpuSeconds(target.pid)
       const result = await loadOnce(target, ctx.durationS)
+      const cpu = target.pid === undefined ? Number.NaN : (await cpuSeconds(target.pid)) - cpuBefore
       check(target, result)
-      results.get(target.name)?.push(result)
+      const cpuUsPerRequest = (cpu * 1e6) / result.requests
+      results.get(target.name)?.push({ ...result, cpuUsPerRequest })
       ctx.log(
-        `  round ${round + 1} ${target.name}: ${result.requestsPerSecond.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms`,
+        `  round ${round + 1} ${target.name}: ${result.requestsPerSecond.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, ${cpuUsPerRequest.toFixed(0)} CPU us/request`,
       )
     }
   }
@@ -78,6 +83,7 @@ export async function throughput(
         requestsPerSecond: median(rounds.map((r) => r.requestsPerSecond)),
         p50Ms: median(rounds.map((r) => r.p50Ms)),
         p99Ms: median(rounds.map((r) => r.p99Ms)),
+        cpuUsPerRequest: median(rounds.map((r) => r.cpuUsPerRequest)),
         rounds,
       },
     ]),
@@ -189,19 +195,29 @@ export async function coldStart(
   return { gatewayMs, bareNodeMs }
 }
 
+export interface MemoryAtLoad {
+  readonly idleMb: number
+  readonly maxMb: number
+  /** The anonymous part of the RSS at its maximum (see rssMb). */
+  readonly maxAnonMb: number
+  readonly requestsPerSecond: number
+}
+
 /** RSS sampled every 200 ms while `connections` keep-alive connections load the target. */
 export async function rssUnderLoad(
   ctx: Context,
   target: LoadTarget & { pid: number },
   connections: number,
   durationS: number,
-): Promise<{ idleMb: number; maxMb: number; requestsPerSecond: number }> {
-  const idleMb = await rssMb(target.pid)
+): Promise<MemoryAtLoad> {
+  const idleMb = (await rssMb(target.pid)).rss
   let maxMb = idleMb
+  let maxAnonMb = 0
   const sampler = setInterval(() => {
     rssMb(target.pid).then(
-      (mb) => {
-        maxMb = Math.max(maxMb, mb)
+      ({ rss, anon }) => {
+        maxMb = Math.max(maxMb, rss)
+        maxAnonMb = Math.max(maxAnonMb, anon)
       },
       () => {},
     )
@@ -215,7 +231,10 @@ export async function rssUnderLoad(
       tokenFile: ctx.tokens.get(target.distinctTokens),
     })
     check(target, result)
-    return { idleMb, maxMb, requestsPerSecond: result.requestsPerSecond }
+    ctx.log(
+      `  ${target.name}: idle ${idleMb.toFixed(0)} MB, max ${maxMb.toFixed(0)} MB (anonymous ${maxAnonMb.toFixed(0)} MB)`,
+    )
+    return { idleMb, maxMb, maxAnonMb, requestsPerSecond: result.requestsPerSecond }
   } finally {
     clearInterval(sampler)
   }
@@ -232,7 +251,7 @@ export async function rssOverRequests(
   target: LoadTarget & { pid: number },
   total: number,
 ): Promise<RssPoint[]> {
-  const points: RssPoint[] = [{ requests: 0, rssMb: await rssMb(target.pid) }]
+  const points: RssPoint[] = [{ requests: 0, rssMb: (await rssMb(target.pid)).rss }]
   let served = 0
   while (served < total) {
     const result = await load({
@@ -244,7 +263,7 @@ export async function rssOverRequests(
     })
     check(target, result)
     served += result.requests
-    points.push({ requests: served, rssMb: await rssMb(target.pid) })
+    points.push({ requests: served, rssMb: (await rssMb(target.pid)).rss })
     ctx.log(`  ${served} requests: RSS ${points.at(-1)?.rssMb.toFixed(1)} MB`)
   }
   return points

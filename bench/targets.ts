@@ -65,12 +65,16 @@ export async function startGateway(options: GatewayOptions): Promise<Started> {
   })
 }
 
-export async function startBareProxy(dir: string, upstreamUrl: string): Promise<Started> {
+export async function startBareProxy(
+  dir: string,
+  upstreamUrl: string,
+  nodeArgs: readonly string[] = [],
+): Promise<Started> {
   const port = await freePort()
   return start({
     name: 'bare undici proxy',
     command: process.execPath,
-    args: [here('./bare-proxy.ts')],
+    args: [...nodeArgs, here('./bare-proxy.ts')],
     env: { PORT: String(port), UPSTREAM_URL: upstreamUrl },
     port,
     readyPath: '/',
