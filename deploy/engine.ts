@@ -160,7 +160,6 @@ export class Engine {
   private async stdinFor(command: Command): Promise<string | undefined> {
     const s = command.stdin
     if (!s) return undefined
-    if (s.kind === 'text') return s.text
     let value = this.secrets.get(s.secret)
     if (value === undefined) {
       if (command.argv.includes('--prompt-for-password')) {

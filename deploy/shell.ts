@@ -36,7 +36,7 @@ function commandLines(c: Command, project: string): string[] {
   })
   const flags = [`--project=${shellWord(project)}`, ...(c.prompts ? [] : ['--quiet'])]
   let line = ['gcloud', ...args, ...flags].join(' ')
-  if (c.stdin?.kind === 'secret') {
+  if (c.stdin) {
     line = c.prompts
       ? // The prompt reads stdin only without a controlling terminal, hence setsid.
         `gcloud secrets versions access latest --secret=${shellWord(c.stdin.secret)} --project=${shellWord(project)} | setsid ${line}`

@@ -4,9 +4,7 @@
 import type { DeployConfig } from '../config.ts'
 
 /** Where a command's standard input comes from. Secrets travel only this way, never in argv. */
-export type Stdin =
-  | { kind: 'secret'; secret: string } // the value of a managed secret (generated when new)
-  | { kind: 'text'; text: string }
+export type Stdin = { kind: 'secret'; secret: string } // the value of a managed secret (generated when new)
 
 export interface Command {
   /** gcloud arguments; `--project`, `--quiet` and `--format=json` are added by the runner. */

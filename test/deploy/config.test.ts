@@ -78,6 +78,16 @@ t.test('a custom app switches the Flowise parts off unless asked', async (t) => 
     { env: 'OTHER', secret: 'existing-secret', generate: false },
   ])
   t.same(c.app.projectRoles, [])
+  const built = validateConfig(
+    { ...minimal, app: { preset: 'custom', build: { context: 'app', dockerfile: 'Dockerfile' } } },
+    '/base',
+  )
+  t.same(
+    built.app.build,
+    { context: '/base/app', dockerfile: 'Dockerfile', args: {} },
+    'no Flowise build args for a custom build',
+  )
+  t.equal(built.app.tag, '1')
 })
 
 t.test('every problem is reported at once, naming the field and the bad value', async (t) => {
@@ -101,7 +111,7 @@ t.test('every problem is reported at once, naming the field and the bad value', 
       healthPath: 'health',
       args: 'x',
     },
-    database: { deletionProtection: 'yes' },
+    database: { deletionProtection: 'yes', oops: 1 },
     network: 'x',
   })
   for (const expected of [
@@ -128,6 +138,7 @@ t.test('every problem is reported at once, naming the field and the bad value', 
     'app.healthPath: must be a path starting with /',
     'app.args: must be a list of strings',
     'database.deletionProtection: must be true or false (got "yes")',
+    'database.oops: is not a known field (known: enabled, instance, tier, version, name, user, deletionProtection)',
     'network: must be a mapping',
   ]) {
     t.ok(message.includes(expected), expected)
