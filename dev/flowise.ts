@@ -7,9 +7,9 @@
 // Node version that runs Flowise (`--nodedir`), fetched from the registry as `node-<os>-<arch>`.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** 3.1.3 is the first release without the sandbox escapes; 3.1.3+ need Node 24. */
@@ -107,12 +107,34 @@ function npmCommand(env: Readonly<Record<string, string | undefined>>): {
   return cli?.endsWith('.js') ? { command: nodeBinary().path, prefix: [cli] } : { command: 'npm', prefix: [] }
 }
 
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Partial installs (3 GB each) left by runs that were killed; one still running keeps its own. */
+function removeAbandonedStagings(dir: string): void {
+  const prefix = `${basename(dir)}.partial-`
+  const parent = dirname(dir)
+  if (!existsSync(parent)) return
+  for (const entry of readdirSync(parent)) {
+    const pid = Number(entry.slice(prefix.length))
+    if (entry.startsWith(prefix) && (pid === process.pid || !isRunning(pid))) {
+      rmSync(join(parent, entry), { recursive: true, force: true })
+    }
+  }
+}
+
 async function installFlowise(dir: string, version: string, options: InstallOptions): Promise<void> {
   const env = options.env ?? process.env
   const progress = options.onProgress ?? (() => {})
   // a half-finished folder from an interrupted run is never trusted: install beside it, then swap
   const staging = `${dir}.partial-${process.pid}`
-  rmSync(staging, { recursive: true, force: true })
+  removeAbandonedStagings(dir)
   mkdirSync(staging, { recursive: true })
   writeFileSync(
     join(staging, 'package.json'),

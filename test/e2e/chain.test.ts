@@ -71,6 +71,12 @@ const suite: Suite = {
 }
 // the current instance: scenario 4 replaces it
 stops.push(() => suite.flowise.stop())
+// a timeout's signal ends this process without the teardown: leave nothing running behind
+process.on('exit', () => {
+  suite.chain?.kill()
+  suite.flowise.kill()
+  postgres.kill()
+})
 suite.chain = await timed('emulator + gateway start', () =>
   startChain({ upstream: flowise.url, outputDir, logName: 'chain', email: suite.owner.email }),
 )

@@ -32,6 +32,8 @@ export type FlowiseInstance = {
   process: ChildProcess
   /** SIGTERM to the launcher (it passes it on), SIGKILL to the group after 40 s */
   stop(): Promise<void>
+  /** last resort when the test process exits without its teardown (a timeout's signal) */
+  kill(): void
 }
 
 export async function startSecrets(postgres: Postgres): Promise<SecretManagerServer> {
@@ -125,5 +127,10 @@ export async function startFlowise(options: {
     }
     await new Promise((resolve) => setTimeout(resolve, 500))
   }
-  return { url, port, process: child, stop }
+  const kill = () => {
+    try {
+      process.kill(-(child.pid as number), 'SIGKILL')
+    } catch {}
+  }
+  return { url, port, process: child, stop, kill }
 }

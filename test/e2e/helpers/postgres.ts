@@ -19,6 +19,8 @@ export type Postgres = {
   database: string
   query<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>
   stop(): Promise<void>
+  /** last resort when the test process exits without its teardown (a timeout's signal) */
+  kill(): void
 }
 
 function postgresBin(): string {
@@ -117,5 +119,8 @@ export async function startPostgres(): Promise<Postgres> {
       }
     },
     stop,
+    kill: () => {
+      if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL')
+    },
   }
 }
