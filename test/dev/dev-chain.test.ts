@@ -37,7 +37,10 @@ async function startChain(t: Tap, args: string[] = [], { waitForReady = true } =
   const stdout = output()
   const stderr = output()
   const chain = await startDevChain(options, { stdout: stdout.stream, stderr: stderr.stream, env: childEnv })
+  // a test killed by tap's timeout skips its teardown but still exits: no gateway outlives it
+  process.once('exit', chain.kill)
   t.teardown(async () => {
+    process.off('exit', chain.kill)
     await chain.stop()
     await upstream.close()
   })

@@ -29,8 +29,14 @@ function runDev(t: { teardown(fn: () => unknown): void }, args: string[]): Dev {
     stderr += chunk
   })
   const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }))
+  // SIGTERM, not SIGKILL: dev then stops the gateway it started (also when tap's timeout ends the test)
+  const cleanUp = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+  }
+  process.once('exit', cleanUp)
   t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    process.off('exit', cleanUp)
+    cleanUp()
   })
   return {
     child,
