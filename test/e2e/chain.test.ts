@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { onExit } from 'signal-exit'
 import t from 'tap'
 import { ensureFlowiseInstalled, flowiseCacheDir } from '../../dev/flowise.ts'
 import { startChain } from './helpers/chain.ts'
@@ -71,12 +72,9 @@ const suite: Suite = {
 }
 // the current instance: scenario 4 replaces it
 stops.push(() => suite.flowise.stop())
-// a timeout's signal ends this process without the teardown: leave nothing running behind
-process.on('exit', () => {
-  suite.chain?.kill()
-  suite.flowise.kill()
-  postgres.kill()
-})
+// tap's timeout (SIGALRM) ends this process without the teardown: leave no gateway behind
+// (PostgreSQL and Flowise see to their own)
+onExit(() => suite.chain?.kill())
 suite.chain = await timed('emulator + gateway start', () =>
   startChain({ upstream: flowise.url, outputDir, logName: 'chain', email: suite.owner.email }),
 )

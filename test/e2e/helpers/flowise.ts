@@ -8,6 +8,7 @@ import { once } from 'node:events'
 import { createWriteStream, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { onExit } from 'signal-exit'
 import { flowiseCacheDir, flowiseCommand, nodeBinary } from '../../../dev/flowise.ts'
 import { type SecretManagerServer, startSecretManagerServer } from '../../helpers/secret-manager-server.ts'
 import { freePort, type Postgres } from './postgres.ts'
@@ -92,6 +93,14 @@ export async function startFlowise(options: {
   child.stdout.pipe(log, { end: false })
   child.stderr.pipe(log, { end: false })
   const exited = once(child, 'exit')
+  // tap's timeout (SIGALRM) ends the test process without its teardown: leave no Flowise behind
+  const kill = () => {
+    try {
+      process.kill(-(child.pid as number), 'SIGKILL')
+    } catch {}
+  }
+  const removeExitHook = onExit(kill)
+  exited.then(removeExitHook)
   const url = `http://127.0.0.1:${port}`
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -126,11 +135,6 @@ export async function startFlowise(options: {
       throw new Error(`Flowise did not answer /api/v1/ping within 5 minutes; see ${options.logName}.log`)
     }
     await new Promise((resolve) => setTimeout(resolve, 500))
-  }
-  const kill = () => {
-    try {
-      process.kill(-(child.pid as number), 'SIGKILL')
-    } catch {}
   }
   return { url, port, process: child, stop, kill }
 }

@@ -10,6 +10,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
+import { onExit } from 'signal-exit'
 
 export type Postgres = {
   host: string
@@ -77,6 +78,12 @@ export async function startPostgres(): Promise<Postgres> {
     log = (log + chunk.toString('utf8')).slice(-4000)
   })
   const exited = once(server, 'exit')
+  // tap's timeout (SIGALRM) ends the test process without its teardown: leave no server behind
+  const killOnExit = () => {
+    if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL')
+  }
+  const removeExitHook = onExit(killOnExit)
+  exited.then(removeExitHook)
   const stop = async () => {
     if (server.exitCode === null && server.signalCode === null) {
       server.kill('SIGINT') // fast shutdown
@@ -119,8 +126,6 @@ export async function startPostgres(): Promise<Postgres> {
       }
     },
     stop,
-    kill: () => {
-      if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL')
-    },
+    kill: killOnExit,
   }
 }
