@@ -35,7 +35,7 @@ function panel(
     parts.push(
       `<text x="${LABEL - 8}" y="${y + 15}" class="label" text-anchor="end">${xmlText(bar.label)}</text>`,
       `<rect x="${LABEL}" y="${y + 3}" width="${width.toFixed(1)}" height="${ROW - 8}" class="${bar.gateway ? 'gw' : 'ref'}"/>`,
-      `<text x="${LABEL + width + 6}" y="${y + 15}" class="value">${xmlText(bar.text)}</text>`,
+      `<text x="${(LABEL + width + 6).toFixed(1)}" y="${y + 15}" class="value">${xmlText(bar.text)}</text>`,
     )
   })
   if (marker !== undefined) {
