@@ -32,7 +32,7 @@ export function logAdmittedUpgrade(config: GatewayConfig) {
 }
 
 function accessEntry(config: GatewayConfig, request: FastifyRequest, status: number, elapsedMs: number) {
-  const url = request.raw.url ?? '/'
+  const url = request.url // the raw request line's target, undecoded
   const queryAt = url.indexOf('?')
   return {
     ...traceFields(

@@ -105,10 +105,9 @@ export function upstreamWebSocketHeaders(
   facts: RequestFacts,
   hostHeader: string | undefined,
 ): OutgoingHttpHeaders {
+  // Node raises 'upgrade' only for a request whose Connection names upgrade, so the header is there.
   const listed = new Set(
-    String(incoming.connection ?? '')
-      .split(',')
-      .map((token) => token.trim().toLowerCase()),
+    (incoming.connection as string).split(',').map((token) => token.trim().toLowerCase()),
   )
   const kept: IncomingHttpHeaders = {}
   for (const name in incoming) {

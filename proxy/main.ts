@@ -94,6 +94,7 @@ function shutdown(
 }
 
 function fail(error: unknown): never {
+  /* c8 ignore next -- everything we throw is an Error; String() keeps an odd library throw printable */
   const message = error instanceof Error ? error.message : String(error)
   process.stderr.write(`iap-gateway: ${message}\n`)
   process.exit(1)

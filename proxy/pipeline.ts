@@ -50,7 +50,7 @@ export function createPipeline(config: GatewayConfig, { health, verifier, idToke
   const { allowlist, trustProxyHops } = config
 
   return async function gatewayPipeline(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const rawUrl = request.raw.url ?? '/'
+    const rawUrl = request.url // Fastify's getter for the raw, undecoded request target
     // Exact, undecoded prefix: `//_gateway/`, `/%5Fgateway/` or `/_GATEWAY/` are ordinary requests below.
     if (rawUrl.startsWith('/_gateway/')) return serveReserved(rawUrl, request, reply, health)
 

@@ -183,7 +183,7 @@ t.test(
       IAP_AUDIENCE: TEST_AUDIENCE,
       IAP_KEYS_URL: keyServer.url,
     })
-    t.teardown(() => running.child.kill('SIGKILL'))
+    t.teardown(running.stop)
     const assertion = { 'x-goog-iap-jwt-assertion': signAssertion(key) }
     t.equal((await fetch(`${running.url}/_gateway/healthz`)).status, 200, 'alive while keys are missing')
     const notReady = await fetch(`${running.url}/_gateway/readyz`)
@@ -199,3 +199,10 @@ t.test(
     t.equal(upstream.seen.length, 1)
   },
 )
+
+t.test('fail closed: a gateway with IAP on cannot be built without a verifier', async (t) => {
+  await t.rejects(
+    startGateway({ ALLOWED_CIDRS: '127.0.0.1', IAP_AUDIENCE: TEST_AUDIENCE }),
+    /IAP verification is on but no verifier was given/,
+  )
+})

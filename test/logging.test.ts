@@ -20,7 +20,7 @@ t.test('log lines are Cloud Logging JSON and never hold credentials', async (t) 
     IAP_DISABLED: 'true',
     GOOGLE_CLOUD_PROJECT: 'my-project',
   })
-  t.teardown(() => gateway.child.kill('SIGKILL'))
+  t.teardown(gateway.stop)
   await rawRequest(
     gateway.port,
     [
@@ -73,7 +73,7 @@ t.test('ACCESS_LOG=false keeps denials but drops admitted requests', async (t) =
     IAP_DISABLED: 'true',
     ACCESS_LOG: 'false',
   })
-  t.teardown(() => gateway.child.kill('SIGKILL'))
+  t.teardown(gateway.stop)
   await fetch(`${gateway.url}/ok`)
   await fetch(`${gateway.url}/_gateway/nope`)
   gateway.child.kill('SIGTERM')

@@ -21,7 +21,7 @@ t.test('SIGTERM: stop accepting, finish the stream in flight, then exit 0', asyn
     ALLOWED_CIDRS: '127.0.0.1',
     IAP_DISABLED: 'true',
   })
-  t.teardown(() => gateway.child.kill('SIGKILL'))
+  t.teardown(gateway.stop)
   const response = await fetch(`${gateway.url}/sse?events=4&gapMs=250`)
   const body = await readAll(response, () => gateway.child.kill('SIGTERM'))
   t.equal(
@@ -45,7 +45,7 @@ t.test('SIGTERM: a stream longer than SHUTDOWN_GRACE_MS is cut and the process s
     IAP_DISABLED: 'true',
     SHUTDOWN_GRACE_MS: '300',
   })
-  t.teardown(() => gateway.child.kill('SIGKILL'))
+  t.teardown(gateway.stop)
   const response = await fetch(`${gateway.url}/sse?events=100&gapMs=200`)
   const started = performance.now()
   await t.rejects(readAll(response, () => gateway.child.kill('SIGTERM')))
@@ -54,7 +54,7 @@ t.test('SIGTERM: a stream longer than SHUTDOWN_GRACE_MS is cut and the process s
   t.ok(gateway.stdout.some((line) => line.includes('grace period over')))
 })
 
-t.test('SIGINT drains the same way', async (t) => {
+t.test('SIGINT drains the same way, and a second signal does not start a second shutdown', async (t) => {
   const upstream = await startUpstream()
   t.teardown(() => upstream.close())
   const gateway = await spawnGateway({
@@ -62,8 +62,14 @@ t.test('SIGINT drains the same way', async (t) => {
     ALLOWED_CIDRS: '127.0.0.1',
     IAP_DISABLED: 'true',
   })
-  t.teardown(() => gateway.child.kill('SIGKILL'))
-  gateway.child.kill('SIGINT')
-  gateway.child.kill('SIGINT')
+  t.teardown(gateway.stop)
+  const response = await fetch(`${gateway.url}/sse?events=3&gapMs=200`)
+  const draining = () => gateway.stdout.filter((line) => line.includes('shutting down')).length
+  // Signals sent back to back can merge into one; the second goes only once the first was handled.
+  const body = readAll(response, () => gateway.child.kill('SIGINT'))
+  while (draining() === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+  gateway.child.kill('SIGTERM')
+  t.equal(await body, 'data: event 0\n\ndata: event 1\n\ndata: event 2\n\n', 'the stream still completed')
   t.same(await gateway.exited, { code: 0, signal: null })
+  t.equal(draining(), 1, 'one shutdown')
 })

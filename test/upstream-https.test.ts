@@ -31,7 +31,7 @@ async function httpsUpstream(t: Test) {
 
 async function gateway(t: Test, env: Record<string, string>) {
   const running = await spawnGateway({ ALLOWED_CIDRS: '127.0.0.1', IAP_DISABLED: 'true', ...env })
-  t.teardown(() => running.child.kill('SIGKILL'))
+  t.teardown(running.stop)
   return running
 }
 

@@ -53,6 +53,11 @@ export interface GatewayProcess {
   readonly stderr: string[]
   /** Resolves with the exit code (or signal) once the process has ended. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  /**
+   * SIGTERM, as Cloud Run stops a container, so the process ends itself (and tap records its coverage,
+   * which a SIGKILL loses); SIGKILL only if it is still there after 15 s.
+   */
+  readonly stop: () => Promise<void>
 }
 
 /** The gateway as a real process (`node proxy/main.ts`), resolved once it logs that it listens. */
@@ -78,7 +83,14 @@ export function spawnGateway(env: Record<string, string>, args: string[] = []): 
         const address = entry?.address as { port?: number } | undefined
         if (entry?.message === 'gateway listening' && address?.port !== undefined) {
           const port = address.port
-          resolve({ child, url: `http://127.0.0.1:${port}`, port, stdout, stderr, exited })
+          const stop = async () => {
+            if (child.exitCode !== null || child.signalCode !== null) return
+            child.kill('SIGTERM')
+            const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+            await exited
+            clearTimeout(timer)
+          }
+          resolve({ child, url: `http://127.0.0.1:${port}`, port, stdout, stderr, exited, stop })
         }
       }
     })
