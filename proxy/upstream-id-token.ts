@@ -1,4 +1,4 @@
-import { Compute } from 'google-auth-library'
+import type { Compute } from 'google-auth-library'
 import type { Logger } from './logging.ts'
 
 /** Google ID tokens live an hour; refresh well before, so no request ever waits for one. */
@@ -30,14 +30,17 @@ export function createIdTokenSource(
   log: Logger,
   now: () => number = Date.now,
 ): IdTokenSource {
-  const client = new Compute()
+  // Loaded on the first token request: google-auth-library costs ~40 ms of start-up (of ~290 ms), and
+  // only gateways with UPSTREAM_ID_TOKEN_AUDIENCE need it.
+  let client: Promise<Compute> | undefined
   let held: Held | undefined
   let inflight: Promise<Held> | undefined
   let retryAt = 0
 
   const refresh = (): Promise<Held> => {
+    client ??= import('google-auth-library').then((library) => new library.Compute())
     inflight ??= client
-      .fetchIdToken(audience)
+      .then((compute) => compute.fetchIdToken(audience))
       .then((value) => {
         held = { value, expiresAt: expiryOf(value) ?? now() + UNKNOWN_LIFETIME_MS }
         return held
