@@ -87,7 +87,11 @@ export class Engine {
   private decide(step: Step, r: Resource, seen: Observed): Planned {
     if (r.readOnly) {
       if (!seen.found && !this.opts.offline) {
-        throw new DeployError('DEPLOY_ERR_REFUSED', `${r.title}: not found, or this account cannot read it`)
+        const read = `gcloud ${r.describe(this.context).join(' ')}`
+        throw new DeployError(
+          'DEPLOY_ERR_REFUSED',
+          `${r.title} (${read}): not found, or this account cannot read it`,
+        )
       }
       return { step, resource: r, action: 'read', reasons: [], commands: [] }
     }

@@ -141,10 +141,11 @@ export class Gcloud {
       let timedOut = false
       const timer = setTimeout(() => {
         timedOut = true
-        /* c8 ignore next -- the group can be gone between the timer and the kill */
+        /* c8 ignore start -- the group can be gone between the timer and the kill */
         try {
           process.kill(-(child.pid as number), 'SIGKILL')
         } catch {}
+        /* c8 ignore stop */
       }, timeoutMs)
       child.stdout.on('data', (d: Buffer) => out.push(d))
       child.stderr.on('data', (d: Buffer) => err.push(d))

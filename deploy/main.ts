@@ -32,7 +32,7 @@ const USAGE = `usage: deploy <plan|apply|destroy|render> --config FILE [options]
   render   print the Cloud Run service YAML (--out FILE to write it)
 common: --gcloud PATH (default: gcloud on PATH)`
 
-function formatPlan(planned: Planned[], gcloud: Gcloud): string {
+export function formatPlan(planned: Planned[], gcloud: Gcloud): string {
   const lines: string[] = []
   let step = ''
   for (const p of planned) {
@@ -55,14 +55,12 @@ async function confirm(io: Io, question: string): Promise<boolean> {
   if (!io.stdin?.isTTY) {
     throw new DeployError('DEPLOY_ERR_USAGE', 'destroy needs --yes when standard input is not a terminal')
   }
-  /* c8 ignore start -- interactive only */
   const rl = createInterface({ input: io.stdin, output: io.stderr as NodeJS.WritableStream })
   try {
     return /^y(es)?$/i.test((await rl.question(question)).trim())
   } finally {
     rl.close()
   }
-  /* c8 ignore stop */
 }
 
 export async function main(argv: string[], io: Io): Promise<number> {
@@ -133,7 +131,6 @@ export async function main(argv: string[], io: Io): Promise<number> {
       !values.yes &&
       !(await confirm(io, `Destroy ${what} of ${config.name} in ${config.project}? [y/N] `))
     ) {
-      /* c8 ignore next 2 -- interactive only */
       io.stderr.write('Nothing destroyed.\n')
       return 1
     }

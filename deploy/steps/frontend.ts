@@ -58,8 +58,10 @@ export function frontendStep(c: DeployConfig): Step {
   ])
   cert.learn = (json, x) => x.facts.set('CERTIFICATE_STATUS', String(json.managed?.status ?? 'unknown'))
   // A managed certificate's domains cannot change; a new domain needs a new certificate (see docs).
-  cert.check = (json) =>
-    (json.managed?.domains ?? []).includes(c.domain) ? [] : [`certificate is for ${json.managed?.domains}`]
+  cert.check = (json) => {
+    const domains: string[] = json.managed?.domains ?? []
+    return domains.includes(c.domain) ? [] : [`certificate is for ${domains.join(', ') || 'no domain'}`]
+  }
   return {
     id: 'frontend',
     title: 'Load balancer',

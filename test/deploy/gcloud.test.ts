@@ -101,3 +101,9 @@ t.test('which failures mean "not found"', async (t) => {
   t.ok(isNotFound('ERROR: (gcloud.secrets.describe) NOT_FOUND: Secret [x] not found'))
   t.notOk(isNotFound('ERROR: (gcloud.compute.addresses.describe) PERMISSION_DENIED: denied'))
 })
+
+t.test('a gcloud killed by a signal (not our timeout) is a failure, exit 1', async (t) => {
+  const killed = script('killed', 'echo partial >&2; kill -9 $$')
+  const r = await new Gcloud({ project: 'p', gcloud: killed }).run({ argv: ['x'] })
+  t.same([r.code, r.stderr], [1, 'partial\n'])
+})

@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Readable } from 'node:stream'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { parse, stringify } from 'yaml'
@@ -91,6 +92,31 @@ t.test('destroy asks first: without a terminal it needs --yes', async (t) => {
   const r = await run(['destroy', '--config', config], { isTTY: false })
   t.equal(r.code, 2)
   t.match(r.stderr, /DEPLOY_ERR_USAGE: destroy needs --yes when standard input is not a terminal/)
+})
+
+t.test('destroy on a terminal asks, and only "y" or "yes" goes on', async (t) => {
+  const terminal = (answer: string) => Object.assign(Readable.from([`${answer}\n`]), { isTTY: true })
+  for (const answer of ['', 'n', 'no thanks']) {
+    const r = await run(['destroy', '--config', config], terminal(answer))
+    t.equal(r.code, 1, JSON.stringify(answer))
+    t.match(
+      r.stderr,
+      /Destroy everything except data of flowise in demo-project\? \[y\/N\] Nothing destroyed\.\n$/,
+    )
+  }
+  for (const [answer, flags] of [
+    ['y', []],
+    ['YES', ['--delete-data']],
+  ] as const) {
+    const r = await run(
+      ['destroy', ...flags, '--config', config, '--gcloud', join(dir, 'no-gcloud')],
+      terminal(answer),
+    )
+    t.notMatch(r.stderr, /Nothing destroyed/, `${answer}: confirmed`)
+    t.match(r.stderr, /DEPLOY_ERR_GCLOUD: cannot run .*no-gcloud/, 'and it went on to gcloud')
+  }
+  const all = await run(['destroy', '--delete-data', '--config', config], terminal('n'))
+  t.match(all.stderr, /Destroy everything, including the database, bucket and secrets of flowise/)
 })
 
 t.test('a missing gcloud stops with a clear error', async (t) => {

@@ -207,3 +207,41 @@ t.test('images: a prebuilt app image is not built; step order', async (t) => {
     ['apis', 'identity', 'secrets', 'images', 'database', 'storage', 'edge', 'run', 'frontend'],
   )
 })
+
+// Google's JSON leaves out empty fields: a policy with no bindings has no `bindings`, a new instance no
+// `ipAddresses`, a build that failed early no `logUrl`. Each reader must take the omission as "empty".
+t.test('fields Google omits when empty are read as empty', async (t) => {
+  t.same(find(apisStep, 'project').create(x), [], 'a read-only resource creates nothing')
+
+  const db = databaseStep(config)
+  t.match(argv(find(db, 'psa-peering').update?.(x, [{}]) ?? []), [/--ranges=fw-psa-range --network/])
+  const sql = find(db, 'sql-instance')
+  const learned = new Map<string, string>()
+  sql.learn?.({}, { ...x, facts: learned })
+  t.same([...learned], [])
+  t.same(sql.check?.({}, x), ['tier is undefined', 'TLS is not enforced', 'deletion protection differs'])
+
+  const cert = find(frontendStep(config), 'certificate')
+  t.same(cert.check?.({}, x), ['certificate is for no domain'])
+  t.same(cert.check?.({ managed: { domains: ['a.example.com'] } }, x), [])
+
+  const build = find(imagesStep(config), 'image/gateway').create(x)[0]?.poll
+  t.same(build?.describe({ id: 'b-1' }).slice(0, 3), ['builds', 'describe', 'b-1'])
+  t.same(build?.describe({ metadata: { build: { id: 'b-2' } } }).slice(0, 3), ['builds', 'describe', 'b-2'])
+  t.equal(build?.failed({ id: 'b-1', status: 'FAILURE' }), 'build b-1 ended FAILURE: ')
+  t.equal(build?.failed({ id: 'b-1', status: 'SUCCESS' }), undefined)
+
+  const identity = find(identityStep, 'project-roles')
+  t.same(identity.check?.({}, x), ['roles/logging.logWriter not granted', 'roles/aiplatform.user not granted'])
+  t.same(identity.check?.({ bindings: [{ role: 'roles/logging.logWriter' }] }, x).length, 2)
+
+  const invoker = find(runStep(config), 'invoker')
+  t.same(invoker.check?.({}, x), ['run.invoker is not exactly the IAP service agent'])
+  t.same(lockedPolicy(x, { bindings: [{ role: 'roles/run.viewer' }] }).bindings, [
+    { role: 'roles/run.invoker', members: ['serviceAccount:service-42@gcp-sa-iap.iam.gserviceaccount.com'] },
+  ])
+  t.same(invoker.check?.({ bindings: [{ role: 'roles/run.viewer' }, ...lockedPolicy(x, {}).bindings] }, x), [])
+
+  const backend = find(edgeStep(config), 'backend-service')
+  t.match(argv(backend.update?.(x, {}) ?? []), [/backend-services update fw-backend/, /iap web enable/])
+})

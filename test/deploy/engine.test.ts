@@ -1,0 +1,143 @@
+// The engine's decisions that an apply from empty never reaches: a resource it may only read that is not
+// there, and drift that cannot be updated in place. gcloud is a stand-in script answering describes.
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { validateConfig } from '../../deploy/config.ts'
+import { Engine } from '../../deploy/engine.ts'
+import { Gcloud } from '../../deploy/gcloud.ts'
+import { formatPlan, main } from '../../deploy/main.ts'
+import { Progress } from '../../deploy/progress.ts'
+import { shellScript } from '../../deploy/shell.ts'
+import type { Resource, Step } from '../../deploy/steps/types.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'deploy-engine-'))
+// `describe thing` finds {"size": 1}; `describe missing` is NOT_FOUND, as gcloud reports it.
+const gcloud = join(dir, 'gcloud')
+writeFileSync(
+  gcloud,
+  `#!/usr/bin/env bash
+case "$1 $2" in
+  "describe thing") echo '{"size": 1}' ;;
+  "describe empty") ;;
+  "describe garbled") echo '{"size": ' ;;
+  *) echo "ERROR: (gcloud) NOT_FOUND: $2" >&2; exit 1 ;;
+esac
+`,
+)
+chmodSync(gcloud, 0o755)
+
+const config = validateConfig(
+  {
+    project: 'demo-project',
+    region: 'europe-west1',
+    name: 'fw',
+    domain: 'a.example.com',
+    allowedCidrs: ['10.0.0.0/8'],
+    iapMembers: ['user:a@example.com'],
+  },
+  '/',
+)
+
+function engine(offline = false): Engine {
+  return new Engine(config, {
+    gcloud: new Gcloud({ project: 'demo-project', gcloud }),
+    progress: new Progress({ write: () => true }),
+    offline,
+  })
+}
+
+const step = (resource: Resource): Step => ({ id: 's', title: 'Step', resources: [resource] })
+
+t.test('a read-only resource that is not there stops the plan: nothing to create it from', async (t) => {
+  const project: Resource = {
+    id: 'project',
+    title: 'project missing',
+    readOnly: true,
+    describe: () => ['describe', 'missing'],
+    create: () => [],
+  }
+  await t.rejects(engine().plan([step(project)]), {
+    code: 'DEPLOY_ERR_REFUSED',
+    message: 'project missing (gcloud describe missing): not found, or this account cannot read it',
+  })
+  const [offline] = await engine(true).plan([step(project)])
+  t.equal(offline?.action, 'read', 'offline, nothing is read and the plan goes on')
+})
+
+t.test('drift with no update in place is refused, naming every difference', async (t) => {
+  const fixed: Resource = {
+    id: 'thing',
+    title: 'thing fw-thing',
+    describe: () => ['describe', 'thing'],
+    check: (json) => (json.size === 2 ? [] : [`size is ${json.size}`, 'colour differs']),
+    create: () => [],
+  }
+  await t.rejects(engine().apply([step(fixed)]), {
+    code: 'DEPLOY_ERR_DRIFT',
+    message:
+      'thing fw-thing differs from the config and cannot be updated in place: size is 1; colour differs',
+  })
+  const updatable: Resource = { ...fixed, update: () => [{ argv: ['update', 'thing'] }] }
+  const e = engine()
+  const planned = await e.plan([step(updatable)])
+  t.same(
+    [planned[0]?.action, planned[0]?.reasons, planned[0]?.commands],
+    ['update', ['size is 1', 'colour differs'], [{ argv: ['update', 'thing'] }]],
+  )
+  // Both plan formats say why the resource will be updated.
+  const gcloudRunner = new Gcloud({ project: 'demo-project', gcloud })
+  t.match(formatPlan(planned, gcloudRunner), '  update    thing fw-thing (size is 1; colour differs)\n')
+  t.match(shellScript(planned, e.context), '# update: thing fw-thing (size is 1; colour differs)\n')
+})
+
+t.test('an empty describe answer is "nothing"; a resource switched off is not looked at', async (t) => {
+  const seen: unknown[] = []
+  const empty: Resource = {
+    id: 'empty',
+    title: 'empty list',
+    describe: () => ['describe', 'empty'],
+    absent: (json) => {
+      seen.push(json)
+      return json === null
+    },
+    create: () => [{ argv: ['create', 'empty'] }],
+  }
+  const off: Resource = { ...empty, id: 'off', when: () => false, describe: () => ['describe', 'off'] }
+  const planned = await engine().plan([{ id: 's', title: 'Step', resources: [empty, off] }])
+  t.same(
+    planned.map((p) => [p.resource.id, p.action]),
+    [['empty', 'create']],
+  )
+  t.same(seen, [null])
+})
+
+t.test('plan: a project gcloud cannot find is an error, not an offline plan', async (t) => {
+  const config = join(dir, 'deploy.config.yaml')
+  writeFileSync(
+    config,
+    'project: demo-project\nregion: europe-west1\ndomain: a.example.com\nallowedCidrs: [10.0.0.0/8]\niapMembers: [domain:example.com]\n',
+  )
+  let stderr = ''
+  const code = await main(['plan', '--config', config, '--gcloud', gcloud], {
+    stdout: { write: () => true },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: {},
+  })
+  t.equal(code, 1)
+  t.match(
+    stderr,
+    /^DEPLOY_ERR_REFUSED: project number \(gcloud projects describe demo-project\): not found, or this account cannot read it\n$/,
+  )
+})
+
+t.test('an answer gcloud garbled is a bug to see whole, not a plan', async (t) => {
+  const garbled: Resource = {
+    id: 'garbled',
+    title: 'garbled',
+    describe: () => ['describe', 'garbled'],
+    create: () => [],
+  }
+  await t.rejects(engine().plan([step(garbled)]), SyntaxError)
+})
