@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer as createNetServer } from 'node:net'
 import t, { type Test } from 'tap'
 import { rawRequest, startGateway } from './helpers/gateway.ts'
 import { startUpstream } from './helpers/upstream.ts'
@@ -126,4 +127,29 @@ t.test('path traversal is refused, not normalised onto another path', async (t) 
   const response = await rawRequest(gateway.port, 'GET /a/../../etc HTTP/1.1\nHost: a\nConnection: close\n\n')
   t.match(response, /^HTTP\/1.1 400/)
   t.equal(upstream.seen.length, 0)
+})
+
+t.test('an upstream answer without Connection still loses its hop-by-hop headers', async (t) => {
+  // HTTP/1.1 lets a server leave Connection out; Node always writes it, so this upstream is raw.
+  const raw = createNetServer((socket) =>
+    socket.once('data', () =>
+      socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=600\r\nX-App: kept\r\n\r\nok'),
+    ),
+  )
+  await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => raw.close())
+  const gateway = await startGateway({
+    UPSTREAM_URL: `http://127.0.0.1:${(raw.address() as AddressInfo).port}`,
+    ALLOWED_CIDRS: '127.0.0.1',
+    IAP_DISABLED: 'true',
+  })
+  t.teardown(() => gateway.close())
+  const response = await fetch(`${gateway.url}/x`)
+  t.equal(await response.text(), 'ok')
+  t.equal(response.headers.get('x-app'), 'kept')
+  t.notMatch(
+    response.headers.get('keep-alive') ?? '',
+    /600/,
+    "the upstream's keep-alive is not announced as ours",
+  )
 })

@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer as createNetServer } from 'node:net'
 import t from 'tap'
 import { startGateway } from './helpers/gateway.ts'
 import { startUpstream, unusedPort } from './helpers/upstream.ts'
@@ -37,4 +38,31 @@ t.test('an upstream slower than UPSTREAM_TIMEOUT_MS: 504', async (t) => {
   t.equal(response.status, 504)
   t.match(await response.json(), { error: 'Gateway Timeout' })
   t.ok(gateway.logs.some((entry) => entry.reason === 'upstream_timeout'))
+})
+
+t.test('an upstream that answers garbage or hangs up: 502, the cause in the log', async (t) => {
+  const cases = [
+    { answer: 'garbage\r\n\r\n', reason: 'upstream_error:FST_REPLY_FROM_INTERNAL_SERVER_ERROR' },
+    { answer: null, reason: 'upstream_error:UND_ERR_SOCKET' },
+  ]
+  for (const { answer, reason } of cases) {
+    const raw = createNetServer((socket) =>
+      socket.once('data', () => (answer === null ? socket.destroy() : socket.end(answer))),
+    )
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve))
+    const gateway = await startGateway({
+      UPSTREAM_URL: `http://127.0.0.1:${(raw.address() as AddressInfo).port}`,
+      ALLOWED_CIDRS: '127.0.0.1',
+      IAP_DISABLED: 'true',
+    })
+    const response = await fetch(`${gateway.url}/x`)
+    t.equal(response.status, 502)
+    t.match(await response.json(), { error: 'Bad Gateway' })
+    t.same(
+      gateway.logs.filter((entry) => entry.reason).map((entry) => entry.reason),
+      [reason],
+    )
+    await gateway.close()
+    raw.close()
+  }
 })

@@ -232,7 +232,10 @@ t.test('fields Google omits when empty are read as empty', async (t) => {
   t.equal(build?.failed({ id: 'b-1', status: 'SUCCESS' }), undefined)
 
   const identity = find(identityStep, 'project-roles')
-  t.same(identity.check?.({}, x), ['roles/logging.logWriter not granted', 'roles/aiplatform.user not granted'])
+  t.same(identity.check?.({}, x), [
+    'roles/logging.logWriter not granted',
+    'roles/aiplatform.user not granted',
+  ])
   t.same(identity.check?.({ bindings: [{ role: 'roles/logging.logWriter' }] }, x).length, 2)
 
   const invoker = find(runStep(config), 'invoker')
@@ -240,7 +243,10 @@ t.test('fields Google omits when empty are read as empty', async (t) => {
   t.same(lockedPolicy(x, { bindings: [{ role: 'roles/run.viewer' }] }).bindings, [
     { role: 'roles/run.invoker', members: ['serviceAccount:service-42@gcp-sa-iap.iam.gserviceaccount.com'] },
   ])
-  t.same(invoker.check?.({ bindings: [{ role: 'roles/run.viewer' }, ...lockedPolicy(x, {}).bindings] }, x), [])
+  t.same(
+    invoker.check?.({ bindings: [{ role: 'roles/run.viewer' }, ...lockedPolicy(x, {}).bindings] }, x),
+    [],
+  )
 
   const backend = find(edgeStep(config), 'backend-service')
   t.match(argv(backend.update?.(x, {}) ?? []), [/backend-services update fw-backend/, /iap web enable/])
