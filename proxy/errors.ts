@@ -21,6 +21,7 @@ export interface Denial {
 }
 
 export const DENIALS = Object.freeze({
+  badRequest: { status: 400, message: 'Bad Request' },
   unauthenticated: { status: 401, message: 'Unauthorized' },
   forbidden: { status: 403, message: 'Forbidden' },
   notFound: { status: 404, message: 'Not Found' },

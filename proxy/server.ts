@@ -12,8 +12,9 @@ import type { ClientOptions } from 'ws'
 import { logAdmittedUpgrade, logResponse } from './access-log.ts'
 import type { GatewayConfig } from './config.ts'
 import { DENIALS } from './errors.ts'
+import { createForwarder } from './forward.ts'
 import { Health } from './health.ts'
-import { downstreamHeaders, upstreamHeaders, upstreamWebSocketHeaders } from './identity.ts'
+import { upstreamWebSocketHeaders } from './identity.ts'
 import type { Logger } from './logging.ts'
 import { type AssertionVerifier, createPipeline, deny } from './pipeline.ts'
 import { createIdTokenSource } from './upstream-id-token.ts'
@@ -28,9 +29,6 @@ export interface Gateway {
   readonly app: FastifyInstance
   readonly health: Health
 }
-
-/** Connection setup to a sidecar on loopback takes microseconds; a dead one should fail fast. */
-const CONNECT_TIMEOUT_MS = 10_000
 
 /** The Fastify instance: reserved routes and the pipeline as the first hook, then the proxy. */
 export async function createGateway(config: GatewayConfig, deps: GatewayDependencies): Promise<Gateway> {
@@ -67,8 +65,13 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
   }
   app.addHook('onRequest', createPipeline(config, stages))
   if (config.accessLog) app.addHook('onRequest', logAdmittedUpgrade(config))
+  // Plain HTTP is forwarded from here; only WebSocket upgrades go on to @fastify/http-proxy's route.
+  const forwarder = createForwarder(config)
+  app.addHook('onRequest', forwarder.hook)
+  app.addHook('onClose', forwarder.close)
   app.addHook('onResponse', logResponse(config))
-  // Fastify's own errors (a malformed Content-Type, say) get the same generic body as any refusal.
+  // An error no stage expected gets the same generic body as any refusal (Fastify's default would echo
+  // its message, which may name internal addresses).
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
     const status =
       error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500
@@ -88,24 +91,15 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
     rewritePrefix: config.upstream.basePath,
     websocket: true,
     disableRequestLogging: true,
-    undici: {
-      connections: 128,
-      pipelining: 1,
-      connectTimeout: Math.min(CONNECT_TIMEOUT_MS, config.upstreamTimeoutMs),
-      headersTimeout: config.upstreamTimeoutMs,
-      bodyTimeout: config.upstreamTimeoutMs,
-      // Certificate checks stay on for HTTPS upstreams, whatever the proxy library defaults to.
-      connect: { rejectUnauthorized: true },
-    },
+    // Upgrades arrive as GET; every other request was answered by the forwarder's hook.
+    httpMethods: ['GET'],
+    // reply-from's own pool is never used (see below); should it ever be, it checks certificates too.
+    undici: { connect: { rejectUnauthorized: true } },
     replyOptions: {
-      rewriteRequestHeaders: (request, headers) =>
-        upstreamHeaders(
-          headers as IncomingHttpHeaders,
-          admitted(request as FastifyRequest),
-          hostHeader,
-        ) as IncomingHttpHeaders,
-      rewriteHeaders: (headers) => downstreamHeaders(headers as IncomingHttpHeaders),
-      onError: (reply, { error }) => upstreamFailed(reply as FastifyReply, error),
+      /* c8 ignore next 3 -- fail closed should a plain request ever get past the forwarder */
+      rewriteRequestHeaders: () => {
+        throw new Error('plain HTTP reached reply-from instead of the forwarder')
+      },
     },
     // The plugin calls wsClientOptions.rewriteRequestHeaders(headers, request) (index.js); its types omit it.
     wsClientOptions: {
@@ -114,20 +108,6 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
     } as ClientOptions,
   })
   return { app, health }
-}
-
-/** No answer in time: waiting for headers or body (reply-from), or connecting (undici). */
-const UPSTREAM_TIMEOUTS = new Set(['FST_REPLY_FROM_GATEWAY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
-
-/**
- * The upstream did not answer. The client gets 502 or 504 and a request id; the cause (which may name
- * internal addresses) goes to the log only.
- */
-function upstreamFailed(reply: FastifyReply, error: Error & { code?: string }): void {
-  const timedOut = UPSTREAM_TIMEOUTS.has(error.code as string)
-  const cause = (error.cause as { code?: string } | undefined)?.code ?? error.code
-  if (timedOut) deny(reply.request, reply, DENIALS.gatewayTimeout, 'upstream_timeout')
-  else deny(reply.request, reply, DENIALS.badGateway, `upstream_error:${cause}`)
 }
 
 /** Reaching the proxy without the pipeline's facts would be a bug: refuse rather than forward unchecked. */

@@ -42,7 +42,7 @@ t.test('an upstream slower than UPSTREAM_TIMEOUT_MS: 504', async (t) => {
 
 t.test('an upstream that answers garbage or hangs up: 502, the cause in the log', async (t) => {
   const cases = [
-    { answer: 'garbage\r\n\r\n', reason: 'upstream_error:FST_REPLY_FROM_INTERNAL_SERVER_ERROR' },
+    { answer: 'garbage\r\n\r\n', reason: 'upstream_error:HTTPParserError' },
     { answer: null, reason: 'upstream_error:UND_ERR_SOCKET' },
   ]
   for (const { answer, reason } of cases) {

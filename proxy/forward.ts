@@ -1,0 +1,148 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { Pool } from 'undici'
+import type { GatewayConfig } from './config.ts'
+import { DENIALS, type Denial } from './errors.ts'
+import { downstreamHeaders, upstreamHeaders } from './identity.ts'
+import { deny } from './pipeline.ts'
+
+/** Connection setup to a sidecar on loopback takes microseconds; a dead one should fail fast. */
+const CONNECT_TIMEOUT_MS = 10_000
+
+/** Hop-by-hop request headers (RFC 9110 7.6.1), never forwarded; undici also refuses some of them. */
+const HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]
+
+/** No answer in time: connecting, waiting for headers, or between body chunks (undici's codes). */
+const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
+
+/** How undici reports that the client's side ended first. */
+const CLIENT_LEFT = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_ABORTED'])
+
+export interface Forwarder {
+  /** onRequest hook after the pipeline: streams an admitted plain-HTTP request to the upstream. */
+  readonly hook: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+  readonly close: () => Promise<void>
+}
+
+/**
+ * Plain HTTP goes straight from the pipeline to an undici Pool (`Pool.stream` writes the upstream's
+ * answer into the client's response as it arrives). @fastify/reply-from did the same with a request
+ * object, a body stream and `reply.send(stream)` in between, which cost half the throughput
+ * (docs/performance.md). WebSocket upgrades are left to @fastify/http-proxy.
+ */
+export function createForwarder(config: GatewayConfig): Forwarder {
+  const { origin, basePath, hostHeader } = config.upstream
+  const pool = new Pool(origin, {
+    connections: 128,
+    pipelining: 1,
+    connectTimeout: Math.min(CONNECT_TIMEOUT_MS, config.upstreamTimeoutMs),
+    headersTimeout: config.upstreamTimeoutMs,
+    bodyTimeout: config.upstreamTimeoutMs,
+    // Certificate checks stay on for HTTPS upstreams; SNI follows the Host header sent.
+    connect: { rejectUnauthorized: true },
+  })
+
+  async function hook(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const facts = request.gateway
+    // Node marks a request that arrived through its 'upgrade' event (`upgrade` is not in its types).
+    if (facts === null || (request.raw as { upgrade?: boolean }).upgrade === true) return
+    if (!isPlainPath(request.url)) {
+      deny(request, reply, DENIALS.badRequest, 'request_invalid:path')
+      return
+    }
+    reply.hijack()
+    const res = reply.raw
+    const abort = new AbortController()
+    // The client went away before the answer was complete: stop the upstream request too.
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort()
+    })
+    const hasBody =
+      request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined
+    try {
+      await pool.stream(
+        {
+          path: basePath + request.url,
+          method: request.method,
+          headers: upstreamHeaders(withoutHopByHop(request.headers), facts, hostHeader) as Record<
+            string,
+            string
+          >,
+          body: hasBody ? request.raw : null,
+          signal: abort.signal,
+        },
+        ({ statusCode, headers }) => {
+          res.writeHead(statusCode, downstreamHeaders(headers as IncomingHttpHeaders) as OutgoingHttpHeaders)
+          return res
+        },
+      )
+    } catch (error) {
+      failed(request, res, error as Error & { code?: string })
+    }
+  }
+
+  return { hook, close: () => pool.close() }
+}
+
+/**
+ * A target that stays a path on the upstream: no `//` (it could name another host), no backslash, no
+ * `..` segment in any encoding (the upstream might resolve it onto a path the client was not given).
+ * Such requests are refused, never normalised. Only the path is checked; the query is the app's.
+ */
+function isPlainPath(target: string): boolean {
+  const queryAt = target.indexOf('?')
+  const path = queryAt === -1 ? target : target.slice(0, queryAt)
+  if (path.startsWith('//') || path.includes('\\')) return false
+  try {
+    const decoded = decodeURIComponent(path)
+    return !decoded.includes('\\') && !decoded.split('/').includes('..')
+    /* c8 ignore next 3 -- Fastify's router answers a malformed escape with 400 before any hook runs */
+  } catch {
+    return false
+  }
+}
+
+/** The request's headers without hop-by-hop ones, including every header its Connection names. */
+function withoutHopByHop(incoming: IncomingHttpHeaders): IncomingHttpHeaders {
+  const named = typeof incoming.connection === 'string' ? incoming.connection.toLowerCase().split(',') : []
+  const headers = { ...incoming }
+  for (const name of named) delete headers[name.trim()]
+  for (const name of HOP_BY_HOP) delete headers[name]
+  return headers
+}
+
+/**
+ * The upstream failed. Before any header went out the client gets 502 or 504 and a request id (the cause,
+ * which may name internal addresses, goes to the log only); after, the connection is cut, so a partial
+ * answer never looks complete.
+ */
+function failed(request: FastifyRequest, res: ServerResponse, thrown: Error & { code?: string }): void {
+  // When the upstream broke mid-answer, undici destroyed the response with the real error, and the
+  // promise reports only that the response closed early, as it also does when the client left first.
+  const error = (res.errored as (Error & { code?: string }) | null) ?? thrown
+  if (CLIENT_LEFT.has(error.code as string) || error.name === 'AbortError') return // nobody to answer
+  // undici's errors carry a code, except a few (a malformed answer is an HTTPParserError): then the name.
+  const cause = error.code ?? error.name
+  if (res.headersSent) {
+    // No 'finish' follows, so the access log's onResponse never runs: say it here.
+    request.log.warn({ reason: `upstream_error:${cause}` }, 'upstream failed after the response began')
+    res.destroy()
+    return
+  }
+  const timedOut = TIMEOUTS.has(error.code as string)
+  const denial: Denial = timedOut ? DENIALS.gatewayTimeout : DENIALS.badGateway
+  request.denialReason = timedOut ? 'upstream_timeout' : `upstream_error:${cause}`
+  res.writeHead(denial.status, {
+    'cache-control': 'no-store',
+    'content-type': 'application/json; charset=utf-8',
+  })
+  res.end(`{"error":"${denial.message}","requestId":"${request.id}"}`)
+}
