@@ -1,8 +1,8 @@
 // npm run bench: the gateway against the direct path, a bare undici proxy and nginx, on this machine.
 // See docs/performance.md for what is measured and why. `--help` lists the options.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startKeyServer, TokenFiles } from './assertions.ts'
 import { startNginx } from './nginx.ts'
@@ -26,6 +26,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
     only: { type: 'string' },
+    baseline: { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
@@ -43,6 +44,10 @@ if (values.help) {
   --no-build            benchmark the existing dist/ instead of running npm run build first
   --only LIST           some of: throughput,latency,streaming,start,memory,scaling (all by default);
                         a partial run prints its tables and writes files only with --out
+  --baseline MAIN_JS    also measure another build (its dist/proxy/main.js, e.g. from a git worktree
+                        of the commit before a change) as "gateway, baseline" in the same
+                        interleaved throughput and latency rounds: on a noisy machine, the only fair
+                        before/after comparison
   --out DIR             where results.md, results.json and chart.svg go (bench/results)
 `)
   process.exit(0)
@@ -73,6 +78,13 @@ if (unknown.length > 0) {
   process.exit(2)
 }
 const wanted = (section: (typeof SECTIONS)[number]) => only === undefined || only.includes(section)
+const baselineMain = values.baseline === undefined ? undefined : resolve(values.baseline)
+if (baselineMain !== undefined && !existsSync(baselineMain)) {
+  process.stderr.write(
+    `bench: --baseline (${values.baseline}): no such file; give a built dist/proxy/main.js\n`,
+  )
+  process.exit(2)
+}
 const out = values.out ?? (only === undefined ? join(ROOT, 'bench/results') : undefined)
 
 await ensureTools(log)
@@ -120,6 +132,10 @@ try {
     }),
   )
   const iap = base.iap
+  const baseline =
+    baselineMain === undefined
+      ? undefined
+      : keep(await startGateway({ ...base, name: 'gateway, baseline', main: baselineMain }))
   const gatewayNoCache = keep(await startGateway({ ...base, name: 'gateway, uncached' }))
   const gatewayLogged = keep(await startGateway({ ...base, name: 'gateway, access log', accessLog: true }))
 
@@ -135,6 +151,7 @@ try {
     one('bare undici proxy', bare),
     one('nginx', nginx),
     one('gateway', gateway),
+    ...(baseline === undefined ? [] : [one('gateway, baseline', baseline)]),
     one('gateway, uncached', gatewayNoCache, options.distinctTokens),
     one('gateway, access log', gatewayLogged),
   ]

@@ -31,6 +31,8 @@ export interface GatewayOptions {
   readonly workers?: number
   readonly nodeArgs?: readonly string[]
   readonly logDir: string
+  /** Another build's proxy/main.js, to measure against this one in the same run (`--baseline`). */
+  readonly main?: string
 }
 
 export function gatewayEnv(options: GatewayOptions, port: number): Record<string, string> {
@@ -50,10 +52,11 @@ export function gatewayEnv(options: GatewayOptions, port: number): Record<string
 export async function startGateway(options: GatewayOptions): Promise<Started> {
   const port = await freePort()
   const workers = options.workers ?? 1
+  const main = options.main ?? GATEWAY_MAIN
   const args =
     workers > 1
-      ? [...(options.nodeArgs ?? []), here('./cluster.ts'), String(workers), GATEWAY_MAIN]
-      : [...(options.nodeArgs ?? []), GATEWAY_MAIN]
+      ? [...(options.nodeArgs ?? []), here('./cluster.ts'), String(workers), main]
+      : [...(options.nodeArgs ?? []), main]
   return start({
     name: options.name,
     command: process.execPath,
