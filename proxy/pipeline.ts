@@ -1,10 +1,14 @@
+import type { Socket } from 'node:net'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { resolveClientAddress } from './client-address.ts'
+import { type ClientAddressProblem, resolveClientAddress } from './client-address.ts'
 import type { GatewayConfig } from './config.ts'
 import { DENIALS, type Denial } from './errors.ts'
 import { HEALTH_PATH, type Health, READY_PATH } from './health.ts'
 import { assertionValues, type RequestFacts, type VerifiedIdentity } from './identity.ts'
 import type { IdTokenSource } from './upstream-id-token.ts'
+
+/** Where stages 1 and 2 put a client: its address and whether the allowlist admits it, or why neither. */
+type Placement = { address: string; allowed: boolean } | { problem: ClientAddressProblem }
 
 /** The IAP stage as the pipeline sees it (proxy/iap/verify.ts implements it). */
 export interface AssertionVerifier {
@@ -49,19 +53,38 @@ export interface PipelineStages {
 export function createPipeline(config: GatewayConfig, { health, verifier, idTokens }: PipelineStages) {
   const { allowlist, trustProxyHops } = config
 
+  function judge(socketPeer: string | undefined, forwardedFor: string | undefined): Placement {
+    const address = resolveClientAddress(socketPeer, forwardedFor, trustProxyHops)
+    if (typeof address === 'string') return { problem: address }
+    return { address: address.toString(), allowed: allowlist.allows(address) }
+  }
+
+  // Stages 1 and 2. Without trusted proxies the answer depends on the socket peer alone, which a
+  // keep-alive connection cannot change: judged once per connection, not parsed again per request.
+  const placements = new WeakMap<Socket, Placement>()
+  function placeClient(request: FastifyRequest): Placement {
+    const socket = request.raw.socket
+    if (trustProxyHops > 0) {
+      // Node joins repeated X-Forwarded-For lines with ', '.
+      return judge(socket.remoteAddress, request.headers['x-forwarded-for'] as string | undefined)
+    }
+    let placement = placements.get(socket)
+    if (placement === undefined) {
+      placement = judge(socket.remoteAddress, undefined)
+      placements.set(socket, placement)
+    }
+    return placement
+  }
+
   return async function gatewayPipeline(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const rawUrl = request.url // Fastify's getter for the raw, undecoded request target
     // Exact, undecoded prefix: `//_gateway/`, `/%5Fgateway/` or `/_GATEWAY/` are ordinary requests below.
     if (rawUrl.startsWith('/_gateway/')) return serveReserved(rawUrl, request, reply, health)
 
-    const address = resolveClientAddress(
-      request.raw.socket.remoteAddress,
-      request.headers['x-forwarded-for'] as string | undefined, // Node joins repeated lines with ', '
-      trustProxyHops,
-    )
-    if (typeof address === 'string') return deny(request, reply, DENIALS.forbidden, address)
-    request.clientAddress = address.toString()
-    if (!allowlist.allows(address)) return deny(request, reply, DENIALS.forbidden, 'network_not_allowed')
+    const placed = placeClient(request)
+    if ('problem' in placed) return deny(request, reply, DENIALS.forbidden, placed.problem)
+    request.clientAddress = placed.address
+    if (!placed.allowed) return deny(request, reply, DENIALS.forbidden, 'network_not_allowed')
 
     let identity: VerifiedIdentity | undefined
     let assertion: string | undefined

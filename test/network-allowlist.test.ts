@@ -1,3 +1,4 @@
+import { Agent, request as httpRequest } from 'node:http'
 import t, { type Test } from 'tap'
 import { rawRequest, startGateway } from './helpers/gateway.ts'
 import { startUpstream } from './helpers/upstream.ts'
@@ -95,3 +96,40 @@ t.test('repeated X-Forwarded-For lines are one chain, in order', async (t) => {
   t.match(response, /^HTTP\/1.1 200/)
   t.equal(upstream.seen[0]?.headers['x-forwarded-for'], '203.0.113.9')
 })
+
+t.test(
+  'a load balancer connection shared by many clients is judged per request, not per connection',
+  async (t) => {
+    // The gateway remembers a connection's verdict only when the socket peer is the client (hops = 0).
+    // Behind a load balancer one keep-alive connection carries every client: an allowed client's
+    // verdict must not admit the next one.
+    const { gateway, upstream } = await setup(t, { ALLOWED_CIDRS: '203.0.113.0/24', TRUST_PROXY_HOPS: '1' })
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    t.teardown(() => agent.destroy())
+    const send = (xff: string) =>
+      new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+        const request = httpRequest(
+          { port: gateway.port, host: '::1', path: '/x', agent, headers: { 'x-forwarded-for': xff } },
+          (response) => {
+            response.resume()
+            response.on('end', () =>
+              resolve({ status: response.statusCode as number, reused: request.reusedSocket }),
+            )
+          },
+        )
+        request.on('error', reject)
+        request.end()
+      })
+    t.same(await send('203.0.113.7'), { status: 200, reused: false })
+    t.same(
+      await send('198.51.100.9'),
+      { status: 403, reused: true },
+      'same connection, other client: refused',
+    )
+    t.same(await send('203.0.113.8'), { status: 200, reused: true })
+    t.same(
+      upstream.seen.map((seen) => seen.headers['x-forwarded-for']),
+      ['203.0.113.7', '203.0.113.8'],
+    )
+  },
+)
