@@ -47,15 +47,20 @@ const OWNED_EXACT = new Set([
   'x-serverless-authorization',
 ])
 
-/** Handshake and hop-by-hop headers the WebSocket client writes itself on the upstream connection. */
-const WEBSOCKET_OWN_HEADERS = new Set([
+/** Headers that belong to one connection (RFC 9110 7.6.1), in either direction: never passed on. */
+const HOP_BY_HOP = new Set([
   'connection',
-  'upgrade',
   'keep-alive',
   'proxy-connection',
   'te',
   'trailer',
   'transfer-encoding',
+  'upgrade',
+])
+
+/** For a WebSocket upgrade, also the handshake headers the upstream client writes itself. */
+const WEBSOCKET_OWN_HEADERS = new Set([
+  ...HOP_BY_HOP,
   'sec-websocket-key',
   'sec-websocket-version',
   'sec-websocket-extensions',
@@ -63,17 +68,21 @@ const WEBSOCKET_OWN_HEADERS = new Set([
 ])
 
 /**
- * The headers the upstream receives. Runs after the proxy removed `Connection` and every header it
- * names, so a client's `Connection: x-forwarded-email` cannot remove what is set here.
+ * The headers the upstream receives: the client's, less hop-by-hop headers, every header the client's
+ * `Connection` names and every gateway-owned spelling, plus the verified values. The verified values
+ * are set last, so a client's `Connection: x-forwarded-email` cannot remove them.
  */
 export function upstreamHeaders(
   incoming: IncomingHttpHeaders,
   facts: RequestFacts,
   hostHeader: string | undefined,
+  connectionHeaders: ReadonlySet<string> = HOP_BY_HOP,
 ): OutgoingHttpHeaders {
+  const listed = connectionTokens(incoming.connection)
   const headers: OutgoingHttpHeaders = {}
   for (const name in incoming) {
-    if (!isGatewayOwnedHeader(name)) headers[name] = incoming[name]
+    if (connectionHeaders.has(name) || listed.includes(name) || isGatewayOwnedHeader(name)) continue
+    headers[name] = incoming[name]
   }
   // Flowise (Express, trust proxy on) takes the left-most entry: make it the only one.
   headers['x-forwarded-for'] = facts.clientAddress
@@ -96,24 +105,15 @@ export function upstreamHeaders(
 }
 
 /**
- * The same headers for a WebSocket upgrade. The proxy's WebSocket path does not strip hop-by-hop
- * headers (and by default forwards only `cookie`), so that is done here: the names listed in the
- * client's `Connection` go first, then the handshake headers the upstream client writes itself.
+ * The same headers for a WebSocket upgrade, where the upstream client writes the handshake headers
+ * itself. (@fastify/http-proxy's WebSocket path would otherwise forward only `cookie`.)
  */
 export function upstreamWebSocketHeaders(
   incoming: IncomingHttpHeaders,
   facts: RequestFacts,
   hostHeader: string | undefined,
 ): OutgoingHttpHeaders {
-  // Node raises 'upgrade' only for a request whose Connection names upgrade, so the header is there.
-  const listed = new Set(
-    (incoming.connection as string).split(',').map((token) => token.trim().toLowerCase()),
-  )
-  const kept: IncomingHttpHeaders = {}
-  for (const name in incoming) {
-    if (!listed.has(name) && !WEBSOCKET_OWN_HEADERS.has(name)) kept[name] = incoming[name]
-  }
-  return upstreamHeaders(kept, facts, hostHeader)
+  return upstreamHeaders(incoming, facts, hostHeader, WEBSOCKET_OWN_HEADERS)
 }
 
 /**
@@ -129,24 +129,26 @@ export function assertionValues(rawHeaders: readonly string[]): string[] {
   return values
 }
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-])
-
 /**
- * The upstream's response headers for the client, without its hop-by-hop headers. reply-from copies
- * them all, so the upstream's `Connection: keep-alive` would override a client's `Connection: close`
- * (the socket then never closes) and its keep-alive timeout would be announced as ours.
+ * The upstream's response headers for the client, less its hop-by-hop headers and those its
+ * `Connection` names: the upstream's `Connection: keep-alive` would override a client's
+ * `Connection: close` (the socket then never closes), and its keep-alive timeout is not ours.
  */
-export function downstreamHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  const listed = typeof headers.connection === 'string' ? headers.connection.toLowerCase().split(',') : []
-  for (const name of listed) delete headers[name.trim()]
-  for (const name of HOP_BY_HOP) delete headers[name]
+export function downstreamHeaders(incoming: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const listed = connectionTokens(incoming.connection)
+  const headers: OutgoingHttpHeaders = {}
+  for (const name in incoming) {
+    if (!HOP_BY_HOP.has(name) && !listed.includes(name)) headers[name] = incoming[name]
+  }
   return headers
+}
+
+/** The header names a `Connection` value lists, lower case (Node joins repeated lines with ', '). */
+function connectionTokens(value: string | string[] | undefined): string[] {
+  return typeof value === 'string'
+    ? value
+        .toLowerCase()
+        .split(',')
+        .map((token) => token.trim())
+    : []
 }

@@ -4,14 +4,12 @@ import httpProxy from '@fastify/http-proxy'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
-  type FastifyReply,
   type FastifyRequest,
   LogController,
 } from 'fastify'
 import type { ClientOptions } from 'ws'
 import { logAdmittedUpgrade, logResponse } from './access-log.ts'
 import type { GatewayConfig } from './config.ts'
-import { DENIALS } from './errors.ts'
 import { createForwarder } from './forward.ts'
 import { Health } from './health.ts'
 import { upstreamWebSocketHeaders } from './identity.ts'
