@@ -81,7 +81,7 @@ export function upstreamHeaders(
   const listed = connectionTokens(incoming.connection)
   const headers: OutgoingHttpHeaders = {}
   for (const name in incoming) {
-    if (connectionHeaders.has(name) || listed.includes(name) || isGatewayOwnedHeader(name)) continue
+    if (connectionHeaders.has(name) || listed.has(name) || isGatewayOwnedHeader(name)) continue
     headers[name] = incoming[name]
   }
   // Flowise (Express, trust proxy on) takes the left-most entry: make it the only one.
@@ -138,17 +138,25 @@ export function downstreamHeaders(incoming: IncomingHttpHeaders): OutgoingHttpHe
   const listed = connectionTokens(incoming.connection)
   const headers: OutgoingHttpHeaders = {}
   for (const name in incoming) {
-    if (!HOP_BY_HOP.has(name) && !listed.includes(name)) headers[name] = incoming[name]
+    if (!HOP_BY_HOP.has(name) && !listed.has(name)) headers[name] = incoming[name]
   }
   return headers
 }
 
-/** The header names a `Connection` value lists, lower case (Node joins repeated lines with ', '). */
-function connectionTokens(value: string | string[] | undefined): string[] {
-  return typeof value === 'string'
-    ? value
-        .toLowerCase()
-        .split(',')
-        .map((token) => token.trim())
-    : []
+const NONE_LISTED: ReadonlySet<string> = new Set()
+
+/**
+ * The header names a `Connection` header lists, lower case. Node joins a request's repeated lines with
+ * ', '; undici gives a response's as an array. A Set, so a header block of thousands of names and
+ * thousands of tokens costs one lookup per name, not their product.
+ */
+function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
+  if (value === undefined) return NONE_LISTED
+  const text = typeof value === 'string' ? value : value.join(',')
+  return new Set(
+    text
+      .toLowerCase()
+      .split(',')
+      .map((token) => token.trim()),
+  )
 }

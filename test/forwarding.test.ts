@@ -129,13 +129,10 @@ t.test('path traversal is refused, not normalised onto another path', async (t) 
   t.equal(upstream.seen.length, 0)
 })
 
-t.test('an upstream answer without Connection still loses its hop-by-hop headers', async (t) => {
-  // HTTP/1.1 lets a server leave Connection out; Node always writes it, so this upstream is raw.
-  const raw = createNetServer((socket) =>
-    socket.once('data', () =>
-      socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=600\r\nX-App: kept\r\n\r\nok'),
-    ),
-  )
+/** A gateway in front of a raw upstream that answers every request with `answer`, byte for byte. */
+async function gatewayBeforeRawAnswer(t: Test, answer: string) {
+  // Node's http server would rewrite Connection and Keep-Alive; the cases below need exact bytes.
+  const raw = createNetServer((socket) => socket.once('data', () => socket.end(answer)))
   await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve))
   t.teardown(() => raw.close())
   const gateway = await startGateway({
@@ -144,6 +141,15 @@ t.test('an upstream answer without Connection still loses its hop-by-hop headers
     IAP_DISABLED: 'true',
   })
   t.teardown(() => gateway.close())
+  return gateway
+}
+
+t.test('an upstream answer without Connection still loses its hop-by-hop headers', async (t) => {
+  // HTTP/1.1 lets a server leave Connection out.
+  const gateway = await gatewayBeforeRawAnswer(
+    t,
+    'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=600\r\nX-App: kept\r\n\r\nok',
+  )
   const response = await fetch(`${gateway.url}/x`)
   t.equal(await response.text(), 'ok')
   t.equal(response.headers.get('x-app'), 'kept')
@@ -152,4 +158,17 @@ t.test('an upstream answer without Connection still loses its hop-by-hop headers
     /600/,
     "the upstream's keep-alive is not announced as ours",
   )
+})
+
+t.test("headers named by an upstream's repeated Connection lines do not reach the client", async (t) => {
+  // undici hands repeated lines over as an array; each line's names are hop-by-hop all the same.
+  const gateway = await gatewayBeforeRawAnswer(
+    t,
+    'HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: X-Upstream-Internal\r\n' +
+      'X-Upstream-Internal: for the next hop only\r\nX-App: kept\r\nContent-Length: 2\r\n\r\nok',
+  )
+  const response = await fetch(`${gateway.url}/x`)
+  t.equal(await response.text(), 'ok')
+  t.equal(response.headers.get('x-app'), 'kept')
+  t.equal(response.headers.get('x-upstream-internal'), null)
 })
