@@ -50,6 +50,9 @@ export function createForwarder(config: GatewayConfig): Forwarder {
     }
     reply.hijack()
     const res = reply.raw
+    // The client left while the pipeline awaited (a key refresh, an ID token): its 'close' has passed,
+    // so nothing below would stop the upstream working for nobody. Nothing to forward.
+    if (request.raw.socket.destroyed) return
     // The client went away before the answer was complete: stop the upstream request too. undici takes
     // any EventEmitter as the signal; a plain one costs a fraction of an AbortController.
     const cancel = new EventEmitter()

@@ -74,6 +74,27 @@ t.test('a client that leaves mid-stream: the upstream request is aborted too', a
   )
 })
 
+t.test('a client that leaves before the upstream answers: the upstream request is aborted', async (t) => {
+  // An LLM may think for minutes before its first byte; nobody is waiting for it any more.
+  const upstream = await rawUpstream(t, () => {}) // reads the request, never answers
+  const gateway = await gatewayFor(t, upstream.url)
+  const abort = new AbortController()
+  const pending = fetch(`${gateway.url}/slow`, { signal: abort.signal })
+  for (let i = 0; i < 500 && upstream.sockets.length === 0; i++) await sleep(10)
+  await sleep(20) // the request has reached the upstream
+  abort.abort()
+  await t.rejects(pending)
+  const socket = upstream.sockets[0] as Socket
+  for (let i = 0; i < 500 && !socket.destroyed; i++) await sleep(10)
+  t.ok(socket.destroyed, 'the upstream connection was closed')
+  await sleep(50)
+  t.same(
+    gateway.logs.filter((line) => line.reason),
+    [],
+    'a client leaving is not an upstream failure',
+  )
+})
+
 t.test('a chunked upload (no Content-Length) is streamed on', async (t) => {
   const upstream = await startUpstream()
   t.teardown(() => upstream.close())

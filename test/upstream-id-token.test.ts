@@ -1,5 +1,7 @@
+import { once } from 'node:events'
 import { createServer, type IncomingHttpHeaders } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, connect } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { createLogger } from '../proxy/logging.ts'
 import { createIdTokenSource } from '../proxy/upstream-id-token.ts'
@@ -117,4 +119,18 @@ t.test('a token whose expiry cannot be read is used for five minutes, then fetch
     clock += 2 * 60_000
   }
   t.equal(metadata.identityRequests(), 2)
+})
+
+t.test('a client that leaves while the ID token is fetched is not forwarded', async (t) => {
+  const { metadata, upstream, gateway } = await setup(t)
+  metadata.delayMs = 300
+  const socket = connect(gateway.port, '127.0.0.1')
+  await once(socket, 'connect')
+  socket.write('GET /api HTTP/1.1\r\nHost: a\r\n\r\n')
+  for (let i = 0; i < 200 && metadata.identityRequests() === 0; i++) await sleep(5)
+  t.equal(metadata.identityRequests(), 1, 'the pipeline is waiting for the token')
+  socket.destroy()
+  await sleep(600) // the token arrives meanwhile
+  t.same(upstream.seen, [], 'nothing was sent upstream for a client that is gone')
+  t.equal((await fetch(`${gateway.url}/api`)).status, 200, 'the next client is served')
 })
