@@ -13,7 +13,7 @@ const CONNECT_TIMEOUT_MS = 10_000
 /** No answer in time: connecting, waiting for headers, or between body chunks (undici's codes). */
 const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
-/** How undici reports that the client's side ended first. */
+/** How undici reports that the client's side ended first (the abort signal gives UND_ERR_ABORTED). */
 const CLIENT_LEFT = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_ABORTED'])
 
 export interface Forwarder {
@@ -110,7 +110,7 @@ function failed(request: FastifyRequest, res: ServerResponse, thrown: Error & { 
   // When the upstream broke mid-answer, undici destroyed the response with the real error, and the
   // promise reports only that the response closed early, as it also does when the client left first.
   const error = (res.errored as (Error & { code?: string }) | null) ?? thrown
-  if (CLIENT_LEFT.has(error.code as string) || error.name === 'AbortError') return // nobody to answer
+  if (CLIENT_LEFT.has(error.code as string)) return // nobody to answer
   // undici's errors carry a code, except a few (a malformed answer is an HTTPParserError): then the name.
   const cause = error.code ?? error.name
   if (res.headersSent) {

@@ -76,12 +76,12 @@ export function upstreamHeaders(
   incoming: IncomingHttpHeaders,
   facts: RequestFacts,
   hostHeader: string | undefined,
-  connectionHeaders: ReadonlySet<string> = HOP_BY_HOP,
+  ownedByThisHop: ReadonlySet<string> = HOP_BY_HOP,
 ): OutgoingHttpHeaders {
   const listed = connectionTokens(incoming.connection)
   const headers: OutgoingHttpHeaders = {}
   for (const name in incoming) {
-    if (connectionHeaders.has(name) || listed.has(name) || isGatewayOwnedHeader(name)) continue
+    if (ownedByThisHop.has(name) || listed.has(name) || isGatewayOwnedHeader(name)) continue
     headers[name] = incoming[name]
   }
   // Flowise (Express, trust proxy on) takes the left-most entry: make it the only one.
