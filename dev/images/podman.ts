@@ -13,9 +13,13 @@ import type { Readable } from 'node:stream'
 export const PODMAN = process.env.PODMAN || 'podman'
 
 /** Global options: before the subcommand. runc only when installed (elsewhere podman's default runtime). */
+let flags: string[] | undefined
 export function globalFlags(): string[] {
-  const runc = spawnSync('sh', ['-c', 'command -v runc'], { encoding: 'utf8' }).status === 0
-  return runc ? ['--runtime', 'runc', '--cgroup-manager=cgroupfs'] : ['--cgroup-manager=cgroupfs']
+  if (!flags) {
+    const runc = spawnSync('sh', ['-c', 'command -v runc'], { encoding: 'utf8' }).status === 0
+    flags = runc ? ['--runtime', 'runc', '--cgroup-manager=cgroupfs'] : ['--cgroup-manager=cgroupfs']
+  }
+  return flags
 }
 
 export const BUILD_FLAGS = [
