@@ -1,13 +1,28 @@
 // The pinned Flowise, installed once into a cache folder and started on the Node 24 binary of the `node`
 // devDependency. Shared by `npm run dev -- --flowise` (SQLite) and the end-to-end suite (PostgreSQL).
 //
+// The tree is the project's lock of it (flowise/<version>/package-lock.json, the same one the image
+// installs): `npm ci`, never a fresh `npm install flowise@...`, whose resolution drifts from day to day
+// (it once picked an @langchain/langgraph that needs an @langchain/core export Flowise's pinned core
+// lacks, and three nodes failed to load). A version without a lock folder is refused at once.
+//
 // Why --ignore-scripts: Flowise's dependencies' install scripts download prebuilt binaries from outside
 // the npm registry, which fails offline. Flowise runs without them on PostgreSQL; its SQLite default
 // needs sqlite3's native module, built here from source with node-gyp against the headers of the same
 // Node version that runs Flowise (`--nodedir`), fetched from the registry as `node-<os>-<arch>`.
 import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { once } from 'node:events'
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { createRequire } from 'node:module'
 import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -36,6 +51,31 @@ function repoRoot(): string {
   return fileURLToPath(new URL(import.meta.url.includes('/dist/dev/') ? '../../' : '../', import.meta.url))
 }
 
+/** The project's lock of one Flowise version's tree: flowise/<version>/{package.json,package-lock.json}. */
+export function flowiseLockDir(version = FLOWISE_VERSION): string {
+  const dir = join(repoRoot(), 'flowise', version)
+  if (!existsSync(join(dir, 'package-lock.json')) || !existsSync(join(dir, 'package.json'))) {
+    const locked = existsSync(join(repoRoot(), 'flowise'))
+      ? readdirSync(join(repoRoot(), 'flowise')).filter((entry) => /^\d+\.\d+\.\d+$/.test(entry))
+      : []
+    throw new Error(
+      `flowise ${version}: no lock folder flowise/${version}/ (locked: ${locked.join(', ') || 'none'}); ` +
+        'make one with `npm run flowise:lock -- ' +
+        version +
+        '` (docs/images.md, "A Flowise version bump")',
+    )
+  }
+  const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>
+  }
+  if (manifest.dependencies?.flowise !== version) {
+    throw new Error(
+      `flowise/${version}/package.json depends on flowise ${manifest.dependencies?.flowise ?? '(none)'}, not ${version}`,
+    )
+  }
+  return dir
+}
+
 export function flowiseCacheDir(
   version = FLOWISE_VERSION,
   env: Readonly<Record<string, string | undefined>> = process.env,
@@ -58,11 +98,20 @@ function readMarker(file: string): { version?: string } | undefined {
   }
 }
 
+/** A cache counts as installed only from the lock as it is now: a changed lock reinstalls. */
 export function isInstalled(dir: string, version = FLOWISE_VERSION): boolean {
+  const marker = readMarker(join(dir, INSTALLED_MARKER)) as { version?: string; lock?: string } | undefined
   return (
-    readMarker(join(dir, INSTALLED_MARKER))?.version === version &&
+    marker?.version === version &&
+    marker.lock === lockDigest(flowiseLockDir(version)) &&
     existsSync(join(dir, 'node_modules', 'flowise', 'bin', 'run'))
   )
+}
+
+function lockDigest(lockDir: string): string {
+  return createHash('sha256')
+    .update(readFileSync(join(lockDir, 'package-lock.json')))
+    .digest('hex')
 }
 
 function run(
@@ -132,33 +181,23 @@ function removeAbandonedStagings(dir: string): void {
 async function installFlowise(dir: string, version: string, options: InstallOptions): Promise<void> {
   const env = options.env ?? process.env
   const progress = options.onProgress ?? (() => {})
+  const lock = flowiseLockDir(version)
   // a half-finished folder from an interrupted run is never trusted: install beside it, then swap
   const staging = `${dir}.partial-${process.pid}`
   removeAbandonedStagings(dir)
   mkdirSync(staging, { recursive: true })
-  writeFileSync(
-    join(staging, 'package.json'),
-    `${JSON.stringify({ name: 'flowise-cache', private: true })}\n`,
-  )
-  progress(`installing flowise@${version} into ${dir} (about 3 GB, a few minutes)`)
+  for (const file of ['package.json', 'package-lock.json'])
+    copyFileSync(join(lock, file), join(staging, file))
+  progress(`installing flowise@${version} from flowise/${version}/package-lock.json into ${dir} (about 3 GB)`)
   const npm = npmCommand(env)
   await run(
     npm.command,
-    [
-      ...npm.prefix,
-      'install',
-      '--ignore-scripts',
-      '--no-audit',
-      '--no-fund',
-      '--save-exact',
-      '--loglevel=error',
-      `flowise@${version}`,
-    ],
+    [...npm.prefix, 'ci', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'],
     staging,
     env,
     progress,
   )
-  writeFileSync(join(staging, INSTALLED_MARKER), `${JSON.stringify({ version })}\n`)
+  writeFileSync(join(staging, INSTALLED_MARKER), `${JSON.stringify({ version, lock: lockDigest(lock) })}\n`)
   rmSync(dir, { recursive: true, force: true })
   try {
     renameSync(staging, dir)

@@ -46,7 +46,12 @@ function runAs(): { uid: number; gid: number } | undefined {
   return { uid: id('-u'), gid: id('-g') }
 }
 
-export async function startPostgres(): Promise<Postgres> {
+export type PostgresOptions = {
+  /** serve TLS with this certificate and key (PEM), as Cloud SQL does (its instances enforce it) */
+  tls?: { cert: string; key: string }
+}
+
+export async function startPostgres(options: PostgresOptions = {}): Promise<Postgres> {
   const bin = postgresBin()
   const as = runAs()
   const base = mkdtempSync(join(tmpdir(), 'e2e-pg-'))
@@ -68,9 +73,22 @@ export async function startPostgres(): Promise<Postgres> {
   rmSync(pwfile)
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`)
   const port = await freePort()
+  const tlsArgs: string[] = []
+  if (options.tls) {
+    // PostgreSQL refuses a key file that others may read, or that is not its own user's
+    for (const [name, pem] of [
+      ['server.crt', options.tls.cert],
+      ['server.key', options.tls.key],
+    ] as const) {
+      writeFileSync(join(base, name), pem, { mode: 0o600 })
+      if (as) chownSync(join(base, name), as.uid, as.gid)
+    }
+    tlsArgs.push('-c', 'ssl=on', '-c', `ssl_cert_file=${join(base, 'server.crt')}`)
+    tlsArgs.push('-c', `ssl_key_file=${join(base, 'server.key')}`)
+  }
   const server = spawn(
     join(bin, 'postgres'),
-    ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', base, '-c', 'fsync=off'],
+    ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', base, '-c', 'fsync=off', ...tlsArgs],
     { stdio: ['ignore', 'ignore', 'pipe'], ...as },
   )
   let log = ''
