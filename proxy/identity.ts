@@ -24,9 +24,10 @@ export interface VerifiedIdentity {
 }
 
 /**
- * Request headers that carry identity, client address or Google credentials. A client may send any of
- * them, in any case and with `_` for `-` (many frameworks fold `x_forwarded_email` into
- * `X-Forwarded-Email`), so every spelling is dropped and only values the gateway verified are set.
+ * Request headers that carry identity, a client address, Google credentials or a credential meant for a
+ * proxy. A client may send any of them, in any case and with `_` for `-` (many frameworks fold
+ * `x_forwarded_email` into `X-Forwarded-Email`), so every spelling is dropped and only values the gateway
+ * verified are set.
  */
 export function isGatewayOwnedHeader(name: string): boolean {
   const folded = name.toLowerCase().replaceAll('_', '-')
@@ -45,6 +46,10 @@ const OWNED_EXACT = new Set([
   'x-original-forwarded-for',
   // IAP's credential towards Cloud Run; meaningless to the app, and a token to keep out of its logs.
   'x-serverless-authorization',
+  // A credential for the proxy in front of the app (RFC 9110 11.7.2), where IAP's programmatic clients
+  // may put their Google OIDC token (https://cloud.google.com/iap/docs/authentication-howto). The app
+  // keeps Authorization (Flowise API keys); this one ends here.
+  'proxy-authorization',
 ])
 
 /** Headers that belong to one connection (RFC 9110 7.6.1), in either direction: never passed on. */
