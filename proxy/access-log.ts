@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { GatewayConfig } from './config.ts'
 import { traceFields } from './logging.ts'
+import { TARGET_PROBLEM } from './request-target.ts'
 
 /**
  * One line per request in Cloud Logging's `httpRequest` shape. Refusals are always logged with their
@@ -32,7 +33,8 @@ export function logAdmittedUpgrade(config: GatewayConfig) {
 }
 
 function accessEntry(config: GatewayConfig, request: FastifyRequest, status: number, elapsedMs: number) {
-  const url = request.url // the raw request line's target, undecoded
+  // The target as forwarded, undecoded (origin form); a refused target as the client wrote it.
+  const url = request.raw[TARGET_PROBLEM] === undefined ? request.url : request.originalUrl
   const queryAt = url.indexOf('?')
   return {
     ...traceFields(

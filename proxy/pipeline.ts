@@ -5,6 +5,7 @@ import type { GatewayConfig } from './config.ts'
 import { DENIALS, type Denial } from './errors.ts'
 import { HEALTH_PATH, type Health, READY_PATH } from './health.ts'
 import { assertionValues, type RequestFacts, type VerifiedIdentity } from './identity.ts'
+import { TARGET_PROBLEM } from './request-target.ts'
 import type { IdTokenSource } from './upstream-id-token.ts'
 
 /** Where stages 1 and 2 put a client: its address and whether the allowlist admits it, or why neither. */
@@ -32,6 +33,7 @@ declare module 'fastify' {
 /**
  * One request's path through the gateway, in order:
  *
+ *   request target                  reduced to origin form before routing      400
  *   reserved paths (/_gateway/...)  exact match, answered here, never proxied
  *   1. client address               socket peer + TRUST_PROXY_HOPS            403
  *   2. allowlist                    ALLOWED_CIDRS                              403
@@ -77,7 +79,12 @@ export function createPipeline(config: GatewayConfig, { health, verifier, idToke
   }
 
   return async function gatewayPipeline(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const rawUrl = request.url // Fastify's getter for the raw, undecoded request target
+    // A target that could not be reduced to origin form (request-target.ts) is nobody's path.
+    const targetProblem = request.raw[TARGET_PROBLEM]
+    if (targetProblem !== undefined) {
+      return deny(request, reply, DENIALS.badRequest, `request_invalid:${targetProblem}`)
+    }
+    const rawUrl = request.url // Fastify's getter for the raw, undecoded target, in origin form
     // Exact, undecoded prefix: `//_gateway/`, `/%5Fgateway/` or `/_GATEWAY/` are ordinary requests below.
     if (rawUrl.startsWith('/_gateway/')) return serveReserved(rawUrl, request, reply, health)
 

@@ -15,6 +15,7 @@ import { Health } from './health.ts'
 import { upstreamWebSocketHeaders } from './identity.ts'
 import type { Logger } from './logging.ts'
 import { type AssertionVerifier, createPipeline, deny } from './pipeline.ts'
+import { toOriginForm } from './request-target.ts'
 import { createIdTokenSource } from './upstream-id-token.ts'
 
 export interface GatewayDependencies {
@@ -49,6 +50,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
     // Never take a request id from the client: it is echoed in bodies and logs.
     requestIdHeader: false,
     trustProxy: false,
+    // Before routing: the router, the path rules, the upstream and the log see origin form only.
+    rewriteUrl: toOriginForm,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   })

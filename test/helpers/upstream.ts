@@ -26,6 +26,8 @@ export interface Upstream {
   readonly seen: SeenRequest[]
   /** Headers of every WebSocket handshake the upstream accepted. */
   readonly wsHandshakes: IncomingHttpHeaders[]
+  /** The request target of every WebSocket handshake the upstream accepted, in the same order. */
+  readonly wsUrls: string[]
   close(): Promise<void>
 }
 
@@ -40,6 +42,7 @@ export interface Upstream {
 export async function startUpstream(host = '127.0.0.1'): Promise<Upstream> {
   const seen: SeenRequest[] = []
   const wsHandshakes: IncomingHttpHeaders[] = []
+  const wsUrls: string[] = []
   const server: Server = createServer((req, res) => {
     // A client that gives up (a gateway timeout, say) aborts the request; that is not a test failure.
     answer(req, res).catch(() => res.destroy())
@@ -84,6 +87,7 @@ export async function startUpstream(host = '127.0.0.1'): Promise<Upstream> {
   const wss = new WebSocketServer({ server })
   wss.on('connection', (socket, req) => {
     wsHandshakes.push(req.headers)
+    wsUrls.push(req.url ?? '')
     socket.send(JSON.stringify({ handshake: req.headers, url: req.url }))
     socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }))
   })
@@ -95,6 +99,7 @@ export async function startUpstream(host = '127.0.0.1'): Promise<Upstream> {
     port,
     seen,
     wsHandshakes,
+    wsUrls,
     close: async () => {
       for (const client of wss.clients) client.terminate()
       wss.close()
