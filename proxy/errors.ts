@@ -25,6 +25,7 @@ export const DENIALS = Object.freeze({
   unauthenticated: { status: 401, message: 'Unauthorized' },
   forbidden: { status: 403, message: 'Forbidden' },
   notFound: { status: 404, message: 'Not Found' },
+  headersTooLarge: { status: 431, message: 'Request Header Fields Too Large' },
   badGateway: { status: 502, message: 'Bad Gateway' },
   unavailable: { status: 503, message: 'Service Unavailable' },
   gatewayTimeout: { status: 504, message: 'Gateway Timeout' },

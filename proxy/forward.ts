@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events'
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Pool } from 'undici'
 import type { GatewayConfig } from './config.ts'
 import { DENIALS, type Denial } from './errors.ts'
-import { downstreamHeaders, upstreamHeaders } from './identity.ts'
+import { headerExcess } from './header-limits.ts'
+import { downstreamHeaders, upstreamHeaders, upstreamWebSocketHeaders } from './identity.ts'
 import { deny } from './pipeline.ts'
 
 /** Connection setup to a sidecar on loopback takes microseconds; a dead one should fail fast. */
@@ -16,8 +17,18 @@ const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 
 /** How undici reports that the client's side ended first (the abort signal gives UND_ERR_ABORTED). */
 const CLIENT_LEFT = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_ABORTED'])
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** An admitted WebSocket upgrade's headers for the upstream, built and measured by the hook. */
+    upstreamHeaders: OutgoingHttpHeaders | null
+  }
+}
+
 export interface Forwarder {
-  /** onRequest hook after the pipeline: streams an admitted plain-HTTP request to the upstream. */
+  /**
+   * onRequest hook after the pipeline: streams an admitted plain-HTTP request to the upstream; for an
+   * admitted WebSocket upgrade, prepares its upstream headers and leaves the rest to the proxy's route.
+   */
   readonly hook: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
   readonly close: () => Promise<void>
 }
@@ -29,7 +40,7 @@ export interface Forwarder {
  * (docs/performance.md). WebSocket upgrades are left to @fastify/http-proxy.
  */
 export function createForwarder(config: GatewayConfig): Forwarder {
-  const { origin, basePath, hostHeader } = config.upstream
+  const { origin, basePath, hostHeader, headerLimits } = config.upstream
   const pool = new Pool(origin, {
     connections: 128,
     pipelining: 1,
@@ -42,10 +53,23 @@ export function createForwarder(config: GatewayConfig): Forwarder {
 
   async function hook(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const facts = request.gateway
-    // Node marks a request that arrived through its 'upgrade' event (`upgrade` is not in its types).
-    if (facts === null || (request.raw as { upgrade?: boolean }).upgrade === true) return
+    if (facts === null) return
     if (!isPlainPath(request.url)) {
       deny(request, reply, DENIALS.badRequest, 'request_invalid:path')
+      return
+    }
+    // Node marks a request that arrived through its 'upgrade' event (`upgrade` is not in its types).
+    const upgrade = (request.raw as { upgrade?: boolean }).upgrade === true
+    const headers = (upgrade ? upstreamWebSocketHeaders : upstreamHeaders)(request.headers, facts, hostHeader)
+    const path = basePath + request.url
+    const excess = headerExcess(path, headers, headerLimits)
+    if (excess !== undefined) {
+      deny(request, reply, DENIALS.headersTooLarge, `upstream_headers_too_large:${excess}`)
+      return
+    }
+    if (upgrade) {
+      // @fastify/http-proxy's route switches protocols and sends these (server.ts).
+      request.upstreamHeaders = headers
       return
     }
     reply.hijack()
@@ -64,9 +88,9 @@ export function createForwarder(config: GatewayConfig): Forwarder {
     try {
       await pool.stream(
         {
-          path: basePath + request.url,
+          path,
           method: request.method,
-          headers: upstreamHeaders(request.headers, facts, hostHeader) as Record<string, string>,
+          headers: headers as Record<string, string>,
           body: hasBody ? request.raw : null,
           signal: cancel,
         },

@@ -63,9 +63,12 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ])
 
+/** Request headers never copied from the client: this hop's own, and `host`, which the gateway sets. */
+const SET_BY_THIS_HOP = new Set([...HOP_BY_HOP, 'host'])
+
 /** For a WebSocket upgrade, also the handshake headers the upstream client writes itself. */
 const WEBSOCKET_OWN_HEADERS = new Set([
-  ...HOP_BY_HOP,
+  ...SET_BY_THIS_HOP,
   'sec-websocket-key',
   'sec-websocket-version',
   'sec-websocket-extensions',
@@ -73,22 +76,19 @@ const WEBSOCKET_OWN_HEADERS = new Set([
 ])
 
 /**
- * The headers the upstream receives: the client's, less hop-by-hop headers, every header the client's
- * `Connection` names and every gateway-owned spelling, plus the verified values. The verified values
- * are set last, so a client's `Connection: x-forwarded-email` cannot remove them.
+ * The headers the upstream receives: the verified values first, then the client's, less hop-by-hop
+ * headers, every header the client's `Connection` names and every gateway-owned spelling. First, so an
+ * app that keeps only its first N lines (Node before v22.23.2 / v24.18.1 did so silently) keeps the
+ * identity; and since the client's copies of those names are dropped, nothing the client writes, not even
+ * `Connection: x-forwarded-email`, can replace or remove them.
  */
 export function upstreamHeaders(
   incoming: IncomingHttpHeaders,
   facts: RequestFacts,
   hostHeader: string | undefined,
-  ownedByThisHop: ReadonlySet<string> = HOP_BY_HOP,
+  ownedByThisHop: ReadonlySet<string> = SET_BY_THIS_HOP,
 ): OutgoingHttpHeaders {
-  const listed = connectionTokens(incoming.connection)
   const headers: OutgoingHttpHeaders = {}
-  for (const name in incoming) {
-    if (ownedByThisHop.has(name) || listed.has(name) || isGatewayOwnedHeader(name)) continue
-    headers[name] = incoming[name]
-  }
   // Flowise (Express, trust proxy on) takes the left-most entry: make it the only one.
   headers['x-forwarded-for'] = facts.clientAddress
   headers['x-forwarded-proto'] = facts.proto
@@ -106,7 +106,22 @@ export function upstreamHeaders(
   if (facts.assertion !== undefined) headers['x-goog-iap-jwt-assertion'] = facts.assertion
   if (facts.upstreamToken !== undefined)
     headers['x-serverless-authorization'] = `Bearer ${facts.upstreamToken}`
+
+  const listed = connectionTokens(incoming.connection)
+  for (const name in incoming) {
+    if (ownedByThisHop.has(name) || listed.has(name) || isGatewayOwnedHeader(name)) continue
+    // A JavaScript object lists integer-like keys before all others, whatever the insertion order: a
+    // client header named `0` would be written ahead of the gateway's. No real header is named so.
+    if (isIndexLike(name)) continue
+    headers[name] = incoming[name]
+  }
   return headers
+}
+
+/** `0`, `1`, `42`: the property names a JavaScript object orders first (ECMA-262 OrdinaryOwnPropertyKeys). */
+function isIndexLike(name: string): boolean {
+  const first = name.charCodeAt(0)
+  return first >= 48 && first <= 57 && /^(?:0|[1-9]\d*)$/.test(name)
 }
 
 /**

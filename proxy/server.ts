@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { type IncomingHttpHeaders, STATUS_CODES } from 'node:http'
+import { type IncomingHttpHeaders, type OutgoingHttpHeaders, STATUS_CODES } from 'node:http'
 import httpProxy from '@fastify/http-proxy'
 import Fastify, {
   type FastifyBaseLogger,
@@ -12,7 +12,6 @@ import { logAdmittedUpgrade, logResponse } from './access-log.ts'
 import type { GatewayConfig } from './config.ts'
 import { createForwarder } from './forward.ts'
 import { Health } from './health.ts'
-import { upstreamWebSocketHeaders } from './identity.ts'
 import type { Logger } from './logging.ts'
 import { type AssertionVerifier, createPipeline, deny } from './pipeline.ts'
 import { toOriginForm } from './request-target.ts'
@@ -58,6 +57,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
   app.decorateRequest('gateway', null)
   app.decorateRequest('denialReason', null)
   app.decorateRequest('clientAddress', null)
+  app.decorateRequest('upstreamHeaders', null)
   const { idTokenAudience } = config.upstream
   const stages = {
     health,
@@ -86,7 +86,6 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
     )
   })
 
-  const { hostHeader } = config.upstream
   await app.register(httpProxy, {
     upstream: config.upstream.origin,
     rewritePrefix: config.upstream.basePath,
@@ -104,16 +103,20 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
     },
     // The plugin calls wsClientOptions.rewriteRequestHeaders(headers, request) (index.js); its types omit it.
     wsClientOptions: {
-      rewriteRequestHeaders: (_headers: IncomingHttpHeaders, request: FastifyRequest) =>
-        upstreamWebSocketHeaders(request.headers, admitted(request), hostHeader),
+      rewriteRequestHeaders: (_headers: IncomingHttpHeaders, request: FastifyRequest) => admitted(request),
     } as ClientOptions,
   })
   return { app, health }
 }
 
-/** Reaching the proxy without the pipeline's facts would be a bug: refuse rather than forward unchecked. */
-function admitted(request: FastifyRequest) {
-  /* c8 ignore next -- defensive: every request that gets here passed the pipeline, which set the facts */
-  if (request.gateway === null) throw new Error('request reached the proxy without passing the pipeline')
-  return request.gateway
+/**
+ * The upstream headers the forwarder's hook built for an admitted upgrade. Reaching the proxy without
+ * them would be a bug: refuse rather than forward unchecked.
+ */
+function admitted(request: FastifyRequest): OutgoingHttpHeaders {
+  /* c8 ignore next 3 -- defensive: every upgrade that gets here passed the pipeline and the forwarder */
+  if (request.gateway === null || request.upstreamHeaders === null) {
+    throw new Error('request reached the proxy without passing the pipeline')
+  }
+  return request.upstreamHeaders
 }

@@ -1,6 +1,8 @@
 import t from 'tap'
 import {
   DEFAULT_IAP_KEYS_URL,
+  DEFAULT_UPSTREAM_MAX_HEADER_BYTES,
+  DEFAULT_UPSTREAM_MAX_HEADER_COUNT,
   DEFAULT_UPSTREAM_TIMEOUT_MS,
   describeConfig,
   loadConfig,
@@ -31,6 +33,10 @@ t.test('defaults', async (t) => {
   t.equal(config.shutdownGraceMs, 8000)
   t.equal(config.logLevel, 'info')
   t.equal(config.accessLog, true)
+  t.same(config.upstream.headerLimits, {
+    count: DEFAULT_UPSTREAM_MAX_HEADER_COUNT,
+    bytes: DEFAULT_UPSTREAM_MAX_HEADER_BYTES,
+  })
   t.same(config.iap, {
     disabled: false,
     audiences: [AUDIENCE],
@@ -59,6 +65,8 @@ t.test('every setting read', async (t) => {
     ALLOWED_DOMAINS: 'example.org',
     GOOGLE_CLOUD_PROJECT: 'my-project',
     IAP_TOKEN_CACHE_SIZE: '0',
+    UPSTREAM_MAX_HEADER_COUNT: '50',
+    UPSTREAM_MAX_HEADER_BYTES: '8192',
   })
   t.equal(config.iap.tokenCacheSize, 0)
   t.equal(config.port, 9000)
@@ -69,6 +77,7 @@ t.test('every setting read', async (t) => {
     tls: true,
     hostHeader: 'app.internal',
     idTokenAudience: undefined,
+    headerLimits: { count: 50, bytes: 8192 },
   })
   t.same(config.allowlist.entries, ['10.0.0.0/8', '::1'])
   t.equal(config.trustProxyHops, 2)
@@ -104,6 +113,7 @@ t.test('every problem is reported at once, naming the variable and the entry', a
     ALLOWED_DOMAINS: 'bad_domain',
     UPSTREAM_HOST_HEADER: 'a b',
     UPSTREAM_ID_TOKEN_AUDIENCE: 'not a url',
+    UPSTREAM_MAX_HEADER_COUNT: '0',
   })
   t.equal(code, 'GW_ERR_CONFIG')
   t.equal(message.split('\n').length, 1, 'one line')
@@ -120,6 +130,7 @@ t.test('every problem is reported at once, naming the variable and the entry', a
     'ALLOWED_DOMAINS[0] (bad_domain): not a domain name',
     'UPSTREAM_HOST_HEADER (a b): not a host[:port]',
     'UPSTREAM_ID_TOKEN_AUDIENCE (not a url): not a URL',
+    'UPSTREAM_MAX_HEADER_COUNT (0): not an integer between 1 and 1000',
   ]) {
     t.match(message, expected)
   }

@@ -4,10 +4,19 @@ import { connect } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import { loadConfig } from '../../proxy/config.ts'
+import { createIapVerifier } from '../../proxy/iap/verify.ts'
 import type { Health } from '../../proxy/health.ts'
 import { createLogger } from '../../proxy/logging.ts'
 import type { AssertionVerifier } from '../../proxy/pipeline.ts'
 import { createGateway } from '../../proxy/server.ts'
+import {
+  type ClaimOptions,
+  createSigningKey,
+  signAssertion,
+  startKeyServer,
+  TEST_AUDIENCE,
+  until,
+} from './iap.ts'
 
 export const MAIN = fileURLToPath(new URL('../../proxy/main.ts', import.meta.url))
 
@@ -58,6 +67,39 @@ export interface GatewayProcess {
    * which a SIGKILL loses); SIGKILL only if it is still there after 15 s.
    */
   readonly stop: () => Promise<void>
+}
+
+export interface VerifyingGateway extends RunningGateway {
+  /** A valid assertion for the test audience, signed by a key the gateway trusts. */
+  assertion(claims?: ClaimOptions): string
+}
+
+/**
+ * The gateway in this process with the real IAP verifier against a real key server (as main.ts wires
+ * them), resolved once the keys have loaded. `close()` stops all three.
+ */
+export async function startVerifyingGateway(env: Record<string, string>): Promise<VerifyingGateway> {
+  const key = createSigningKey()
+  const keyServer = await startKeyServer({ keys: [key] })
+  const verifier = createIapVerifier({
+    audiences: [TEST_AUDIENCE],
+    keysUrl: keyServer.url,
+    allowedEmails: [],
+    allowedDomains: [],
+    log: createLogger('silent'),
+  })
+  verifier.start()
+  const gateway = await startGateway({ IAP_AUDIENCE: TEST_AUDIENCE, ...env }, verifier)
+  await until(() => verifier.keysReady, 'keys loaded')
+  return {
+    ...gateway,
+    assertion: (claims) => signAssertion(key, claims),
+    close: async () => {
+      verifier.close()
+      await gateway.close()
+      await keyServer.close()
+    },
+  }
 }
 
 /** The gateway as a real process (`node proxy/main.ts`), resolved once it logs that it listens. */
