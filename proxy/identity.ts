@@ -63,8 +63,11 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ])
 
-/** Request headers never copied from the client: this hop's own, and `host`, which the gateway sets. */
-const SET_BY_THIS_HOP = new Set([...HOP_BY_HOP, 'host'])
+/**
+ * Request headers never copied from the client: this hop's own; `host`, which the gateway sets; and
+ * `expect`, met here (forward.ts sends 100 Continue once the request is admitted; undici refuses it).
+ */
+const SET_BY_THIS_HOP = new Set([...HOP_BY_HOP, 'host', 'expect'])
 
 /** For a WebSocket upgrade, also the handshake headers the upstream client writes itself. */
 const WEBSOCKET_OWN_HEADERS = new Set([

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import type { AddressInfo } from 'node:net'
-import { connect } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import { loadConfig } from '../../proxy/config.ts'
@@ -184,4 +184,52 @@ export function rawRequest(port: number, text: string, host = '127.0.0.1'): Prom
     socket.on('error', reject)
     socket.write(text.replaceAll('\n', '\r\n'))
   })
+}
+
+export interface RawConnection {
+  readonly socket: Socket
+  /** Everything received so far, as text. */
+  readonly received: () => string
+  /** Resolves once what was received matches, rejects after `timeoutMs` naming what it waited for. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>
+  /** Resolves when the server has closed the connection (or it broke), with the time that took. */
+  readonly closed: Promise<number>
+  /** Writes exactly these bytes (join header lines with \r\n yourself). */
+  write(data: string | Buffer): void
+}
+
+/** A client on a raw socket that writes what it is told, when it is told: for exchanges in steps. */
+export function openRaw(port: number, host = '127.0.0.1'): RawConnection {
+  const socket = connect({ port, host })
+  const openedAt = Date.now()
+  let text = ''
+  const listeners = new Set<() => void>()
+  socket.setEncoding('utf8').on('data', (chunk: string) => {
+    text += chunk
+    for (const listener of listeners) listener()
+  })
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - openedAt)))
+  socket.on('error', () => {}) // a reset is a close here; `closed` reports it
+  return {
+    socket,
+    received: () => text,
+    write: (data) => void socket.write(data),
+    closed,
+    waitFor(pattern, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (!pattern.test(text)) return
+          clearTimeout(timer)
+          listeners.delete(check)
+          resolve(text)
+        }
+        const timer = setTimeout(() => {
+          listeners.delete(check)
+          reject(new Error(`timed out waiting for ${pattern} (received ${JSON.stringify(text.slice(0, 200))})`))
+        }, timeoutMs)
+        listeners.add(check)
+        check()
+      })
+    },
+  }
 }
