@@ -17,6 +17,15 @@ const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 
 /** How undici reports that the client's side ended first (the abort signal gives UND_ERR_ABORTED). */
 const CLIENT_LEFT = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_ABORTED'])
 
+/** Set on a raw request whose client waits for `100 Continue` before it sends the body (server.ts). */
+export const EXPECTS_CONTINUE = Symbol('expectsContinue')
+
+declare module 'node:http' {
+  interface IncomingMessage {
+    [EXPECTS_CONTINUE]?: true
+  }
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** An admitted WebSocket upgrade's headers for the upstream, built and measured by the hook. */
@@ -85,6 +94,8 @@ export function createForwarder(config: GatewayConfig): Forwarder {
     })
     const hasBody =
       request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined
+    // Admitted: now the client may send its body (the upstream never sees the Expect, identity.ts).
+    if (request.raw[EXPECTS_CONTINUE] === true) res.writeContinue()
     try {
       await pool.stream(
         {

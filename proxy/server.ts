@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto'
-import { type IncomingHttpHeaders, type OutgoingHttpHeaders, STATUS_CODES } from 'node:http'
+import {
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http'
 import httpProxy from '@fastify/http-proxy'
 import Fastify, {
   type FastifyBaseLogger,
@@ -10,7 +16,7 @@ import Fastify, {
 import type { ClientOptions } from 'ws'
 import { logAdmittedUpgrade, logResponse } from './access-log.ts'
 import type { GatewayConfig } from './config.ts'
-import { createForwarder } from './forward.ts'
+import { createForwarder, EXPECTS_CONTINUE } from './forward.ts'
 import { Health } from './health.ts'
 import type { Logger } from './logging.ts'
 import { type AssertionVerifier, createPipeline, deny } from './pipeline.ts'
@@ -53,6 +59,13 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
     rewriteUrl: toOriginForm,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+  })
+  // With a 'checkContinue' listener Node no longer answers `Expect: 100-continue` itself, before any
+  // check: the request goes through the pipeline like any other, and the forwarder invites the body
+  // only once it is admitted (a refusal never does).
+  app.server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    request[EXPECTS_CONTINUE] = true
+    app.server.emit('request', request, response)
   })
   app.decorateRequest('gateway', null)
   app.decorateRequest('denialReason', null)

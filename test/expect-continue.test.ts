@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { openRaw, startVerifyingGateway } from './helpers/gateway.ts'
@@ -50,6 +51,25 @@ t.test('an admitted upload with Expect gets 100 Continue, and the app gets the b
   t.equal(seen?.bodyBytes, body.length)
   t.equal(seen?.bodySha256, createHash('sha256').update(body).digest('hex'))
   t.equal(seen?.headers.expect, undefined, 'the expectation was met at the gateway, not passed on')
+})
+
+t.test('a request without an assertion is refused without being invited to send its body', async (t) => {
+  const { upstream, gateway } = await setup(t)
+  const client = openRaw(gateway.port)
+  t.teardown(() => client.socket.destroy())
+  client.write(
+    head([
+      'POST /api/v1/document-store/upsert HTTP/1.1',
+      'Host: app.example',
+      'Content-Length: 1048576',
+      'Expect: 100-continue',
+    ]),
+  )
+  const answer = await client.waitFor(/^HTTP\/1.1 \d{3}/)
+  await sleep(200) // anything else the server would write
+  t.match(answer, /^HTTP\/1.1 401 Unauthorized/)
+  t.notMatch(client.received(), /100 Continue/)
+  t.equal(upstream.seen.length, 0)
 })
 
 t.test('curl uploads a 1 MB document through the gateway, Expect and all', async (t) => {
