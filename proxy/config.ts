@@ -11,6 +11,8 @@ export interface GatewayConfig {
   readonly allowlist: Allowlist
   readonly trustProxyHops: number
   readonly upstreamTimeoutMs: number
+  /** An admitted request body may pause this long between two reads before it is cut with 408. */
+  readonly clientBodyTimeoutMs: number
   readonly shutdownGraceMs: number
   readonly logLevel: LogLevel
   readonly accessLog: boolean
@@ -49,6 +51,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number]
 export const DEFAULT_IAP_KEYS_URL = 'https://www.gstatic.com/iap/verify/public_key'
 /** Cloud Run lets a request (an SSE stream included) run for up to 3600 s; an LLM may think for minutes. */
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 3_600_000
+/** nginx's client_body_timeout: a minute between two reads of a request body. */
+export const DEFAULT_CLIENT_BODY_TIMEOUT_MS = 60_000
 /** Apache's LimitRequestFields, Tomcat's maxHeaderCount and gunicorn's limit_request_fields: the lowest common. */
 export const DEFAULT_UPSTREAM_MAX_HEADER_COUNT = 100
 /** Under Node's default 16 KiB (--max-http-header-size), leaving room for the framing headers undici adds. */
@@ -145,6 +149,7 @@ export function loadConfig(env: Env): GatewayConfig {
     allowlist: createAllowlist(cidrs, ranges),
     trustProxyHops: integer('TRUST_PROXY_HOPS', 0, 0, 16),
     upstreamTimeoutMs: integer('UPSTREAM_TIMEOUT_MS', DEFAULT_UPSTREAM_TIMEOUT_MS, 1, 86_400_000),
+    clientBodyTimeoutMs: integer('CLIENT_BODY_TIMEOUT_MS', DEFAULT_CLIENT_BODY_TIMEOUT_MS, 1, 3_600_000),
     shutdownGraceMs: integer('SHUTDOWN_GRACE_MS', 8000, 0, 3_600_000),
     logLevel,
     accessLog: boolean('ACCESS_LOG', true),
@@ -248,6 +253,7 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
     ALLOWED_CIDRS: config.allowlist.entries,
     TRUST_PROXY_HOPS: config.trustProxyHops,
     UPSTREAM_TIMEOUT_MS: config.upstreamTimeoutMs,
+    CLIENT_BODY_TIMEOUT_MS: config.clientBodyTimeoutMs,
     SHUTDOWN_GRACE_MS: config.shutdownGraceMs,
     LOG_LEVEL: config.logLevel,
     ACCESS_LOG: config.accessLog,

@@ -25,6 +25,8 @@ export const DENIALS = Object.freeze({
   unauthenticated: { status: 401, message: 'Unauthorized' },
   forbidden: { status: 403, message: 'Forbidden' },
   notFound: { status: 404, message: 'Not Found' },
+  requestTimeout: { status: 408, message: 'Request Timeout' },
+  expectationFailed: { status: 417, message: 'Expectation Failed' },
   headersTooLarge: { status: 431, message: 'Request Header Fields Too Large' },
   badGateway: { status: 502, message: 'Bad Gateway' },
   unavailable: { status: 503, message: 'Service Unavailable' },

@@ -6,7 +6,7 @@ import type { GatewayConfig } from './config.ts'
 import { DENIALS, type Denial } from './errors.ts'
 import { headerExcess } from './header-limits.ts'
 import { downstreamHeaders, upstreamHeaders, upstreamWebSocketHeaders } from './identity.ts'
-import { deny } from './pipeline.ts'
+import { bodyPending, deny } from './pipeline.ts'
 
 /** Connection setup to a sidecar on loopback takes microseconds; a dead one should fail fast. */
 const CONNECT_TIMEOUT_MS = 10_000
@@ -50,6 +50,7 @@ export interface Forwarder {
  */
 export function createForwarder(config: GatewayConfig): Forwarder {
   const { origin, basePath, hostHeader, headerLimits } = config.upstream
+  const { clientBodyTimeoutMs } = config
   const pool = new Pool(origin, {
     connections: 128,
     pipelining: 1,
@@ -94,6 +95,7 @@ export function createForwarder(config: GatewayConfig): Forwarder {
     })
     const hasBody =
       request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined
+    if (hasBody) limitBodyIdle(request, res, cancel, clientBodyTimeoutMs)
     // Admitted: now the client may send its body (the upstream never sees the Expect, identity.ts).
     if (request.raw[EXPECTS_CONTINUE] === true) res.writeContinue()
     try {
@@ -156,10 +158,39 @@ function failed(request: FastifyRequest, res: ServerResponse, thrown: Error & { 
   }
   const timedOut = TIMEOUTS.has(error.code as string)
   const denial: Denial = timedOut ? DENIALS.gatewayTimeout : DENIALS.badGateway
-  request.denialReason = timedOut ? 'upstream_timeout' : `upstream_error:${cause}`
+  answer(request, res, denial, timedOut ? 'upstream_timeout' : `upstream_error:${cause}`)
+}
+
+/**
+ * An admitted body that stops arriving: CLIENT_BODY_TIMEOUT_MS without a read (nginx's
+ * client_body_timeout) ends the exchange with 408 and cancels the upstream request, so a stalled upload
+ * holds neither connection. Time the upstream makes the body wait (its backpressure pauses the client's
+ * socket) does not count; once the body is in, the limit is lifted (the upstream may think for minutes).
+ */
+function limitBodyIdle(request: FastifyRequest, res: ServerResponse, cancel: EventEmitter, ms: number) {
+  const raw = request.raw
+  if (raw.complete) return
+  raw.setTimeout(ms, () => {
+    if (raw.isPaused()) {
+      raw.setTimeout(ms) // the upstream is slow to take it, not the client to send it
+      return
+    }
+    // Answered first: cancelling makes undici destroy the body stream, and with it the socket.
+    if (res.headersSent) res.destroy()
+    else answer(request, res, DENIALS.requestTimeout, 'client_body_timeout')
+    cancel.emit('abort')
+  })
+  raw.once('end', () => raw.socket.setTimeout(0))
+}
+
+/** The generic refusal body on the raw response, for answers written after Fastify handed it over. */
+function answer(request: FastifyRequest, res: ServerResponse, denial: Denial, reason: string): void {
+  request.denialReason = reason
   res.writeHead(denial.status, {
     'cache-control': 'no-store',
     'content-type': 'application/json; charset=utf-8',
+    // A body the client is still sending is not read to its end: close instead (see deny()).
+    ...(bodyPending(request.raw) ? { connection: 'close' } : undefined),
   })
   res.end(`{"error":"${denial.message}","requestId":"${request.id}"}`)
 }

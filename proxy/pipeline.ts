@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { type ClientAddressProblem, resolveClientAddress } from './client-address.ts'
@@ -5,7 +6,7 @@ import type { GatewayConfig } from './config.ts'
 import { DENIALS, type Denial } from './errors.ts'
 import { HEALTH_PATH, type Health, READY_PATH } from './health.ts'
 import { assertionValues, type RequestFacts, type VerifiedIdentity } from './identity.ts'
-import { TARGET_PROBLEM } from './request-target.ts'
+import { TARGET_PROBLEM, UNKNOWN_EXPECTATION } from './request-target.ts'
 import type { IdTokenSource } from './upstream-id-token.ts'
 
 /** Where stages 1 and 2 put a client: its address and whether the allowlist admits it, or why neither. */
@@ -34,6 +35,7 @@ declare module 'fastify' {
  * One request's path through the gateway, in order:
  *
  *   request target                  reduced to origin form before routing      400
+ *   Expect other than 100-continue  (RFC 9110 10.1.1)                          417
  *   reserved paths (/_gateway/...)  exact match, answered here, never proxied
  *   1. client address               socket peer + TRUST_PROXY_HOPS            403
  *   2. allowlist                    ALLOWED_CIDRS                              403
@@ -83,6 +85,9 @@ export function createPipeline(config: GatewayConfig, { health, verifier, idToke
     const targetProblem = request.raw[TARGET_PROBLEM]
     if (targetProblem !== undefined) {
       return deny(request, reply, DENIALS.badRequest, `request_invalid:${targetProblem}`)
+    }
+    if (request.raw[UNKNOWN_EXPECTATION] === true) {
+      return deny(request, reply, DENIALS.expectationFailed, 'request_invalid:expect')
     }
     const rawUrl = request.url // Fastify's getter for the raw, undecoded target, in origin form
     // Exact, undecoded prefix: `//_gateway/`, `/%5Fgateway/` or `/_GATEWAY/` are ordinary requests below.
@@ -165,9 +170,23 @@ export function deny(
   reason: string,
 ): FastifyReply {
   request.denialReason = reason
+  // A body still on its way would be read to its end to keep the connection (Node drains it), however
+  // slowly it trickles: close the connection instead, which stops the reading.
+  if (bodyPending(request.raw)) reply.header('connection', 'close')
   return reply
     .code(denial.status)
     .header('cache-control', 'no-store')
     .header('content-type', 'application/json; charset=utf-8')
     .send(`{"error":"${denial.message}","requestId":"${request.id}"}`)
+}
+
+/**
+ * Whether the request has a body that has not fully arrived. `complete` alone is not enough: a
+ * request without a body is complete only after the 'request' event, in which a synchronous refusal
+ * is already written.
+ */
+export function bodyPending(raw: IncomingMessage): boolean {
+  if (raw.complete) return false
+  const length = raw.headers['content-length']
+  return (length !== undefined && length !== '0') || raw.headers['transfer-encoding'] !== undefined
 }

@@ -6,9 +6,16 @@ export type TargetProblem = 'target_form' | 'target_authority'
 /** Set on the raw request by `toOriginForm` when its target cannot be forwarded; the pipeline refuses it. */
 export const TARGET_PROBLEM = Symbol('targetProblem')
 
+/**
+ * Set by server.ts on a request whose `Expect` is not `100-continue`: Node would answer 417 itself and
+ * then read the body to its end; marked instead, it is refused by the pipeline like any other request.
+ */
+export const UNKNOWN_EXPECTATION = Symbol('unknownExpectation')
+
 declare module 'node:http' {
   interface IncomingMessage {
     [TARGET_PROBLEM]?: TargetProblem
+    [UNKNOWN_EXPECTATION]?: true
   }
 }
 

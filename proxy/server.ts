@@ -20,7 +20,7 @@ import { createForwarder, EXPECTS_CONTINUE } from './forward.ts'
 import { Health } from './health.ts'
 import type { Logger } from './logging.ts'
 import { type AssertionVerifier, createPipeline, deny } from './pipeline.ts'
-import { toOriginForm } from './request-target.ts'
+import { toOriginForm, UNKNOWN_EXPECTATION } from './request-target.ts'
 import { createIdTokenSource } from './upstream-id-token.ts'
 
 export interface GatewayDependencies {
@@ -65,6 +65,10 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
   // only once it is admitted (a refusal never does).
   app.server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
     request[EXPECTS_CONTINUE] = true
+    app.server.emit('request', request, response)
+  })
+  app.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    request[UNKNOWN_EXPECTATION] = true
     app.server.emit('request', request, response)
   })
   app.decorateRequest('gateway', null)

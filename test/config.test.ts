@@ -1,5 +1,6 @@
 import t from 'tap'
 import {
+  DEFAULT_CLIENT_BODY_TIMEOUT_MS,
   DEFAULT_IAP_KEYS_URL,
   DEFAULT_UPSTREAM_MAX_HEADER_BYTES,
   DEFAULT_UPSTREAM_MAX_HEADER_COUNT,
@@ -30,6 +31,7 @@ t.test('defaults', async (t) => {
   t.equal(config.upstream.hostHeader, undefined, 'a plain-HTTP sidecar sees the client Host')
   t.equal(config.trustProxyHops, 0)
   t.equal(config.upstreamTimeoutMs, DEFAULT_UPSTREAM_TIMEOUT_MS)
+  t.equal(config.clientBodyTimeoutMs, DEFAULT_CLIENT_BODY_TIMEOUT_MS)
   t.equal(config.shutdownGraceMs, 8000)
   t.equal(config.logLevel, 'info')
   t.equal(config.accessLog, true)
@@ -67,7 +69,9 @@ t.test('every setting read', async (t) => {
     IAP_TOKEN_CACHE_SIZE: '0',
     UPSTREAM_MAX_HEADER_COUNT: '50',
     UPSTREAM_MAX_HEADER_BYTES: '8192',
+    CLIENT_BODY_TIMEOUT_MS: '1500',
   })
+  t.equal(config.clientBodyTimeoutMs, 1500)
   t.equal(config.iap.tokenCacheSize, 0)
   t.equal(config.port, 9000)
   t.equal(config.host, '::')

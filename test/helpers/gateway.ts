@@ -225,7 +225,9 @@ export function openRaw(port: number, host = '127.0.0.1'): RawConnection {
         }
         const timer = setTimeout(() => {
           listeners.delete(check)
-          reject(new Error(`timed out waiting for ${pattern} (received ${JSON.stringify(text.slice(0, 200))})`))
+          reject(
+            new Error(`timed out waiting for ${pattern} (received ${JSON.stringify(text.slice(0, 200))})`),
+          )
         }, timeoutMs)
         listeners.add(check)
         check()
