@@ -102,7 +102,10 @@ export async function startVerifyingGateway(env: Record<string, string>): Promis
   }
 }
 
-/** The gateway as a real process (`node proxy/main.ts`), resolved once it logs that it listens. */
+/**
+ * The gateway as a real process (`node proxy/main.ts`), resolved once it logs that it listens or, when
+ * `env.PORT` names a port (a LOG_LEVEL above info never logs that line), once healthz answers there.
+ */
 export function spawnGateway(env: Record<string, string>, args: string[] = []): Promise<GatewayProcess> {
   const child = spawn(process.execPath, [MAIN, ...args], {
     env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', ...env },
@@ -113,6 +116,22 @@ export function spawnGateway(env: Record<string, string>, args: string[] = []): 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   )
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+    await exited
+    clearTimeout(timer)
+  }
+  const running = (port: number): GatewayProcess => ({
+    child,
+    url: `http://127.0.0.1:${port}`,
+    port,
+    stdout,
+    stderr,
+    exited,
+    stop,
+  })
   return new Promise((resolve, reject) => {
     let buffered = ''
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -124,15 +143,7 @@ export function spawnGateway(env: Record<string, string>, args: string[] = []): 
         const entry = safeJson(line)
         const address = entry?.address as { port?: number } | undefined
         if (entry?.message === 'gateway listening' && address?.port !== undefined) {
-          const port = address.port
-          const stop = async () => {
-            if (child.exitCode !== null || child.signalCode !== null) return
-            child.kill('SIGTERM')
-            const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
-            await exited
-            clearTimeout(timer)
-          }
-          resolve({ child, url: `http://127.0.0.1:${port}`, port, stdout, stderr, exited, stop })
+          resolve(running(address.port))
         }
       }
     })
@@ -140,6 +151,19 @@ export function spawnGateway(env: Record<string, string>, args: string[] = []): 
     exited.then(({ code, signal }) =>
       reject(new Error(`gateway exited before listening (${code ?? signal}): ${stderr.join('')}`)),
     )
+    const port = Number(env.PORT ?? 0)
+    if (port !== 0) {
+      void (async () => {
+        while (child.exitCode === null) {
+          const ok = await fetch(`http://127.0.0.1:${port}/_gateway/healthz`).then(
+            (response) => response.ok,
+            () => false,
+          )
+          if (ok) return resolve(running(port))
+          await new Promise((done) => setTimeout(done, 25))
+        }
+      })()
+    }
   })
 }
 
