@@ -41,6 +41,9 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
           'headers.authorization',
           'headers.cookie',
           'headers["x-goog-iap-jwt-assertion"]',
+          // Node's parser errors carry the raw bytes it read (Fastify's client-error log wrote them).
+          'err.rawPacket',
+          'error.rawPacket',
         ],
         censor: '[redacted]',
       },

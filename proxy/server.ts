@@ -15,6 +15,7 @@ import Fastify, {
 } from 'fastify'
 import type { ClientOptions } from 'ws'
 import { logAdmittedUpgrade, logResponse } from './access-log.ts'
+import { clientErrorHandler } from './client-error.ts'
 import type { GatewayConfig } from './config.ts'
 import { createForwarder, EXPECTS_CONTINUE } from './forward.ts'
 import { Health } from './health.ts'
@@ -57,6 +58,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
     trustProxy: false,
     // Before routing: the router, the path rules, the upstream and the log see origin form only.
     rewriteUrl: toOriginForm,
+    // Fastify's own would log the raw bytes of a malformed request, credentials included.
+    clientErrorHandler,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   })

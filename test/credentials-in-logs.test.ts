@@ -7,7 +7,7 @@ import { connect } from 'node:net'
 import t from 'tap'
 import WebSocket from 'ws'
 import { LOG_LEVELS } from '../proxy/config.ts'
-import { type GatewayProcess, rawRequest, spawnGateway } from './helpers/gateway.ts'
+import { type GatewayProcess, openRaw, rawRequest, spawnGateway, startGateway } from './helpers/gateway.ts'
 import { createSigningKey, signAssertion, startKeyServer, TEST_AUDIENCE } from './helpers/iap.ts'
 import { startUpstream, unusedPort } from './helpers/upstream.ts'
 
@@ -122,7 +122,7 @@ t.test('no credential and no query string in any log line, at any LOG_LEVEL', as
     await upstream.close()
     await keyServer.close()
   })
-  for (const level of LOG_LEVELS.filter((level) => level !== 'trace')) {
+  for (const level of LOG_LEVELS) {
     const gateway = await spawnGateway({
       UPSTREAM_URL: upstream.url,
       ALLOWED_CIDRS: '127.0.0.1',
@@ -153,4 +153,57 @@ t.test('no credential and no query string in any log line, at any LOG_LEVEL', as
       t.ok(gateway.stdout.length > 20, 'trace wrote plenty, and none of it leaked')
     }
   }
+})
+
+t.test('a malformed request: a short refusal, and a log line with the parser’s code only', async (t) => {
+  const upstream = await startUpstream()
+  const gateway = await startGateway({
+    UPSTREAM_URL: upstream.url,
+    ALLOWED_CIDRS: '127.0.0.1',
+    IAP_DISABLED: 'true',
+    LOG_LEVEL: 'trace',
+  })
+  t.teardown(async () => {
+    await gateway.close()
+    await upstream.close()
+  })
+  const badToken = await rawRequest(
+    gateway.port,
+    request(`GET /x?token=${CANARY.query} HTTP/1.1`, [], ['Bad Header: x']),
+  )
+  t.match(
+    badToken,
+    /^HTTP\/1.1 400 Bad Request\r\n[\s\S]*connection: close\r\n\r\n\{"error":"Bad Request"\}$/,
+  )
+  const huge = await rawRequest(gateway.port, request('GET /x HTTP/1.1', [`X-Huge: ${'h'.repeat(20_000)}`]))
+  t.match(huge, /^HTTP\/1.1 431 Request Header Fields Too Large\r\n/)
+  t.match(
+    gateway.logs.filter((entry) => entry.message === 'malformed request refused'),
+    [
+      { severity: 'DEBUG', reason: 'client_error:HPE_INVALID_HEADER_TOKEN', status: 400 },
+      { severity: 'DEBUG', reason: 'client_error:HPE_HEADER_OVERFLOW', status: 431 },
+    ],
+  )
+  t.notMatch(gateway.rawLog.join(''), /rawPacket|canary/)
+})
+
+t.test('a malformed request behind an answer already under way only closes the connection', async (t) => {
+  const upstream = await startUpstream()
+  const gateway = await startGateway({
+    UPSTREAM_URL: upstream.url,
+    ALLOWED_CIDRS: '127.0.0.1',
+    IAP_DISABLED: 'true',
+  })
+  t.teardown(async () => {
+    await gateway.close()
+    await upstream.close()
+  })
+  const client = openRaw(gateway.port)
+  t.teardown(() => client.socket.destroy())
+  client.write('GET /sse?events=5&gapMs=200 HTTP/1.1\r\nHost: a\r\n\r\n')
+  await client.waitFor(/data: event 0/)
+  client.write('GARBAGE\r\n\r\n') // parsed while the stream is still being written
+  await client.closed
+  t.match(client.received(), /^HTTP\/1.1 200 OK/)
+  t.notMatch(client.received(), /HTTP\/1.1 400/, 'nothing written into the middle of the stream')
 })
