@@ -28,6 +28,7 @@ export const DENIALS = Object.freeze({
   requestTimeout: { status: 408, message: 'Request Timeout' },
   expectationFailed: { status: 417, message: 'Expectation Failed' },
   headersTooLarge: { status: 431, message: 'Request Header Fields Too Large' },
+  notImplemented: { status: 501, message: 'Not Implemented' },
   badGateway: { status: 502, message: 'Bad Gateway' },
   unavailable: { status: 503, message: 'Service Unavailable' },
   gatewayTimeout: { status: 504, message: 'Gateway Timeout' },

@@ -61,6 +61,8 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
+  // h2c's settings for the connection it asks to upgrade (RFC 7540 3.2.1); the gateway never upgrades.
+  'http2-settings',
 ])
 
 /**

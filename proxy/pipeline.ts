@@ -34,7 +34,7 @@ declare module 'fastify' {
 /**
  * One request's path through the gateway, in order:
  *
- *   request target                  reduced to origin form before routing      400
+ *   request target                  reduced to origin form before routing      400 (501 OPTIONS *)
  *   Expect other than 100-continue  (RFC 9110 10.1.1)                          417
  *   reserved paths (/_gateway/...)  exact match, answered here, never proxied
  *   1. client address               socket peer + TRUST_PROXY_HOPS            403
@@ -83,6 +83,9 @@ export function createPipeline(config: GatewayConfig, { health, verifier, idToke
   return async function gatewayPipeline(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     // A target that could not be reduced to origin form (request-target.ts) is nobody's path.
     const targetProblem = request.raw[TARGET_PROBLEM]
+    if (targetProblem === 'asterisk_form') {
+      return deny(request, reply, DENIALS.notImplemented, 'request_unsupported:asterisk_form')
+    }
     if (targetProblem !== undefined) {
       return deny(request, reply, DENIALS.badRequest, `request_invalid:${targetProblem}`)
     }

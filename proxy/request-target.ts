@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 
 /** Why a request target was not reduced to origin form; each is a `request_invalid:` reason in the log. */
-export type TargetProblem = 'target_form' | 'target_authority'
+export type TargetProblem = 'target_form' | 'target_authority' | 'asterisk_form'
 
 /** Set on the raw request by `toOriginForm` when its target cannot be forwarded; the pipeline refuses it. */
 export const TARGET_PROBLEM = Symbol('targetProblem')
@@ -36,6 +36,11 @@ const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(.*)$/is
 export function toOriginForm(request: IncomingMessage): string {
   const target = request.url as string // always set on a server's request
   if (target.startsWith('/')) return target
+  if (target === '*' && request.method === 'OPTIONS') {
+    // "OPTIONS *" asks about the server in general (RFC 9110 9.3.7); undici cannot send it on.
+    request[TARGET_PROBLEM] = 'asterisk_form'
+    return '/'
+  }
   const absolute = ABSOLUTE_FORM.exec(target)
   if (absolute === null) {
     request[TARGET_PROBLEM] = 'target_form'

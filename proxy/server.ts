@@ -14,7 +14,7 @@ import Fastify, {
   LogController,
 } from 'fastify'
 import type { ClientOptions } from 'ws'
-import { logAdmittedUpgrade, logResponse } from './access-log.ts'
+import { logResponse, upgradeLog } from './access-log.ts'
 import { clientErrorHandler } from './client-error.ts'
 import type { GatewayConfig } from './config.ts'
 import { createForwarder, EXPECTS_CONTINUE } from './forward.ts'
@@ -60,6 +60,10 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
     rewriteUrl: toOriginForm,
     // Fastify's own would log the raw bytes of a malformed request, credentials included.
     clientErrorHandler,
+    // Only a WebSocket handshake takes Node's 'upgrade' path to the proxy; any other Upgrade (h2c, the
+    // classic smuggling probe) is a plain request, forwarded without its upgrade headers (RFC 9110 7.8
+    // lets a server ignore an upgrade it does not offer).
+    http: { shouldUpgradeCallback: isWebSocketUpgrade },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   })
@@ -85,10 +89,11 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
     idTokens: idTokenAudience === undefined ? undefined : createIdTokenSource(idTokenAudience, logger),
   }
   app.addHook('onRequest', createPipeline(config, stages))
-  if (config.accessLog) app.addHook('onRequest', logAdmittedUpgrade(config))
   // Plain HTTP is forwarded from here; only WebSocket upgrades go on to @fastify/http-proxy's route.
   const forwarder = createForwarder(config)
   app.addHook('onRequest', forwarder.hook)
+  const upgrades = upgradeLog(config)
+  app.addHook('onRequest', upgrades.hook)
   app.addHook('onClose', forwarder.close)
   app.addHook('onResponse', logResponse(config))
   // An error no stage expected gets the same generic body as any refusal (Fastify's default would echo
@@ -122,6 +127,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
       },
     },
     // The plugin calls wsClientOptions.rewriteRequestHeaders(headers, request) (index.js); its types omit it.
+    // ws calls it once it has validated the handshake, just before it answers 101: the access log's cue.
+    wsServerOptions: { verifyClient: upgrades.verifyClient },
     wsClientOptions: {
       rewriteRequestHeaders: (_headers: IncomingHttpHeaders, request: FastifyRequest) => admitted(request),
     } as ClientOptions,
@@ -139,4 +146,9 @@ function admitted(request: FastifyRequest): OutgoingHttpHeaders {
     throw new Error('request reached the proxy without passing the pipeline')
   }
   return request.upstreamHeaders
+}
+
+/** RFC 6455 4.1: a GET whose Upgrade is `websocket` (ws refuses anything else on that path). */
+function isWebSocketUpgrade(request: IncomingMessage): boolean {
+  return request.method === 'GET' && request.headers.upgrade?.toLowerCase() === 'websocket'
 }

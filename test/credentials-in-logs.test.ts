@@ -81,7 +81,7 @@ async function sendEverything(gateway: GatewayProcess, assertion: string): Promi
   await rawRequest(
     gateway.port,
     request(`GET /x${q} HTTP/1.1`, valid, [
-      'Connection: Upgrade, HTTP2-Settings',
+      'Connection: Upgrade, HTTP2-Settings, close',
       'Upgrade: h2c',
       'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA',
     ]).replace('Connection: close\n', ''),
