@@ -2,6 +2,7 @@ import { type Allowlist, createAllowlist, parseNetwork } from './allowlist.ts'
 import { isStrictAddress } from './client-address.ts'
 import { GW_ERR_CONFIG } from './errors.ts'
 import type { HeaderLimits } from './header-limits.ts'
+import { parseOrigin } from './origin.ts'
 
 /** Everything the gateway is told by its environment, validated once at start and then frozen. */
 export interface GatewayConfig {
@@ -10,6 +11,8 @@ export interface GatewayConfig {
   readonly upstream: UpstreamConfig
   readonly allowlist: Allowlist
   readonly trustProxyHops: number
+  /** Origins besides the request's own host that may open a WebSocket (`https://host[:port]`). */
+  readonly allowedOrigins: readonly string[]
   readonly upstreamTimeoutMs: number
   /** An admitted request body may pause this long between two reads before it is cut with 408. */
   readonly clientBodyTimeoutMs: number
@@ -130,6 +133,17 @@ export function loadConfig(env: Env): GatewayConfig {
     return [parsed]
   })
 
+  const allowedOrigins = list('ALLOWED_ORIGINS').flatMap((entry, index) => {
+    const origin = parseOrigin(entry)
+    if (origin !== undefined) return [origin]
+    // Never echo userinfo back: it may be a password.
+    const url = URL.parse(entry)
+    const shown =
+      url !== null && (url.username !== '' || url.password !== '') ? `${url.protocol}//${url.host}` : entry
+    problem(`ALLOWED_ORIGINS[${index}]`, shown, 'not an http(s) origin (scheme://host[:port])')
+    return []
+  })
+
   const logLevel = (read('LOG_LEVEL') ?? 'info') as LogLevel
   if (!LOG_LEVELS.includes(logLevel)) problem('LOG_LEVEL', logLevel, `not one of ${LOG_LEVELS.join(', ')}`)
 
@@ -148,6 +162,7 @@ export function loadConfig(env: Env): GatewayConfig {
     }),
     allowlist: createAllowlist(cidrs, ranges),
     trustProxyHops: integer('TRUST_PROXY_HOPS', 0, 0, 16),
+    allowedOrigins: Object.freeze(allowedOrigins),
     upstreamTimeoutMs: integer('UPSTREAM_TIMEOUT_MS', DEFAULT_UPSTREAM_TIMEOUT_MS, 1, 86_400_000),
     clientBodyTimeoutMs: integer('CLIENT_BODY_TIMEOUT_MS', DEFAULT_CLIENT_BODY_TIMEOUT_MS, 1, 3_600_000),
     shutdownGraceMs: integer('SHUTDOWN_GRACE_MS', 8000, 0, 3_600_000),
@@ -252,6 +267,7 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
     UPSTREAM_MAX_HEADER_BYTES: config.upstream.headerLimits.bytes,
     ALLOWED_CIDRS: config.allowlist.entries,
     TRUST_PROXY_HOPS: config.trustProxyHops,
+    ALLOWED_ORIGINS: config.allowedOrigins,
     UPSTREAM_TIMEOUT_MS: config.upstreamTimeoutMs,
     CLIENT_BODY_TIMEOUT_MS: config.clientBodyTimeoutMs,
     SHUTDOWN_GRACE_MS: config.shutdownGraceMs,

@@ -6,6 +6,7 @@ import type { GatewayConfig } from './config.ts'
 import { DENIALS, type Denial } from './errors.ts'
 import { HEALTH_PATH, type Health, READY_PATH } from './health.ts'
 import { assertionValues, type RequestFacts, type VerifiedIdentity } from './identity.ts'
+import { originAllowed } from './origin.ts'
 import { TARGET_PROBLEM, UNKNOWN_EXPECTATION } from './request-target.ts'
 import type { IdTokenSource } from './upstream-id-token.ts'
 
@@ -39,6 +40,7 @@ declare module 'fastify' {
  *   reserved paths (/_gateway/...)  exact match, answered here, never proxied
  *   1. client address               socket peer + TRUST_PROXY_HOPS            403
  *   2. allowlist                    ALLOWED_CIDRS                              403
+ *      WebSocket origin             own host or ALLOWED_ORIGINS (upgrades)     403
  *   3. IAP assertion                x-goog-iap-jwt-assertion                   401 (403 identity, 503 no keys)
  *   4. upstream credential          ID token for a private upstream (optional)  503
  *   5. facts for the upstream       client address, proto, host, identity      (headers set in identity.ts)
@@ -56,6 +58,7 @@ export interface PipelineStages {
 
 export function createPipeline(config: GatewayConfig, { health, verifier, idTokens }: PipelineStages) {
   const { allowlist, trustProxyHops } = config
+  const allowedOrigins = new Set(config.allowedOrigins)
 
   function judge(socketPeer: string | undefined, forwardedFor: string | undefined): Placement {
     const address = resolveClientAddress(socketPeer, forwardedFor, trustProxyHops)
@@ -100,6 +103,11 @@ export function createPipeline(config: GatewayConfig, { health, verifier, idToke
     if ('problem' in placed) return deny(request, reply, DENIALS.forbidden, placed.problem)
     request.clientAddress = placed.address
     if (!placed.allowed) return deny(request, reply, DENIALS.forbidden, 'network_not_allowed')
+    // Node marks a request that took its 'upgrade' path: a WebSocket handshake (server.ts).
+    const upgrade = (request.raw as { upgrade?: boolean }).upgrade === true
+    if (upgrade && !originAllowed(request.headers.origin, request.headers.host, allowedOrigins)) {
+      return deny(request, reply, DENIALS.forbidden, 'websocket_origin_not_allowed')
+    }
 
     let identity: VerifiedIdentity | undefined
     let assertion: string | undefined

@@ -32,6 +32,7 @@ t.test('defaults', async (t) => {
   t.equal(config.trustProxyHops, 0)
   t.equal(config.upstreamTimeoutMs, DEFAULT_UPSTREAM_TIMEOUT_MS)
   t.equal(config.clientBodyTimeoutMs, DEFAULT_CLIENT_BODY_TIMEOUT_MS)
+  t.same(config.allowedOrigins, [])
   t.equal(config.shutdownGraceMs, 8000)
   t.equal(config.logLevel, 'info')
   t.equal(config.accessLog, true)
@@ -70,7 +71,9 @@ t.test('every setting read', async (t) => {
     UPSTREAM_MAX_HEADER_COUNT: '50',
     UPSTREAM_MAX_HEADER_BYTES: '8192',
     CLIENT_BODY_TIMEOUT_MS: '1500',
+    ALLOWED_ORIGINS: 'https://Console.Example.com, http://localhost:5173/, https://a.example:443',
   })
+  t.same(config.allowedOrigins, ['https://console.example.com', 'http://localhost:5173', 'https://a.example'])
   t.equal(config.clientBodyTimeoutMs, 1500)
   t.equal(config.iap.tokenCacheSize, 0)
   t.equal(config.port, 9000)
@@ -118,6 +121,7 @@ t.test('every problem is reported at once, naming the variable and the entry', a
     UPSTREAM_HOST_HEADER: 'a b',
     UPSTREAM_ID_TOKEN_AUDIENCE: 'not a url',
     UPSTREAM_MAX_HEADER_COUNT: '0',
+    ALLOWED_ORIGINS: 'https://ok.example,null,https://a.example/path,ftp://x,https://u:p@b.example',
   })
   t.equal(code, 'GW_ERR_CONFIG')
   t.equal(message.split('\n').length, 1, 'one line')
@@ -135,9 +139,14 @@ t.test('every problem is reported at once, naming the variable and the entry', a
     'UPSTREAM_HOST_HEADER (a b): not a host[:port]',
     'UPSTREAM_ID_TOKEN_AUDIENCE (not a url): not a URL',
     'UPSTREAM_MAX_HEADER_COUNT (0): not an integer between 1 and 1000',
+    'ALLOWED_ORIGINS[1] (null): not an http(s) origin (scheme://host[:port])',
+    'ALLOWED_ORIGINS[2] (https://a.example/path): not an http(s) origin',
+    'ALLOWED_ORIGINS[3] (ftp://x): not an http(s) origin',
+    'ALLOWED_ORIGINS[4] (https://b.example): not an http(s) origin',
   ]) {
     t.match(message, expected)
   }
+  t.notMatch(message, 'u:p@', 'no credentials echoed')
 })
 
 t.test('required settings', async (t) => {
