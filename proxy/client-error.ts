@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
+import type { RefusalReason } from './errors.ts'
 
 /** The parser's codes that are not a plain 400 (Fastify's default handler answers the same). */
 const STATUS_BY_CODE: Readonly<Record<string, number>> = {
@@ -24,7 +25,8 @@ export function clientErrorHandler(
   // A reset needs no answer; nor does a socket already gone (https://nodejs.org/api/http.html#event-clienterror).
   if (error.code === 'ECONNRESET' || socket.destroyed) return
   const status = STATUS_BY_CODE[error.code as string] ?? 400
-  this.log.debug({ reason: `client_error:${error.code ?? error.name}`, status }, 'malformed request refused')
+  const reason: RefusalReason = `client_error:${error.code ?? error.name}`
+  this.log.debug({ reason, status }, 'malformed request refused')
   // Node's own rule (lib/_http_server.js socketOnError): never write into a response already begun.
   const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage
   if (socket.writable && inFlight?.headersSent !== true) {

@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'n
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Pool } from 'undici'
 import type { GatewayConfig } from './config.ts'
-import { DENIALS, type Denial } from './errors.ts'
+import { DENIALS, type Denial, type RefusalReason } from './errors.ts'
 import { headerExcess } from './header-limits.ts'
 import { downstreamHeaders, upstreamHeaders, upstreamWebSocketHeaders } from './identity.ts'
 import { bodyPending, deny } from './pipeline.ts'
@@ -184,7 +184,7 @@ function limitBodyIdle(request: FastifyRequest, res: ServerResponse, cancel: Eve
 }
 
 /** The generic refusal body on the raw response, for answers written after Fastify handed it over. */
-function answer(request: FastifyRequest, res: ServerResponse, denial: Denial, reason: string): void {
+function answer(request: FastifyRequest, res: ServerResponse, denial: Denial, reason: RefusalReason): void {
   request.denialReason = reason
   res.writeHead(denial.status, {
     'cache-control': 'no-store',

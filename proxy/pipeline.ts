@@ -3,7 +3,7 @@ import type { Socket } from 'node:net'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { type ClientAddressProblem, resolveClientAddress } from './client-address.ts'
 import type { GatewayConfig } from './config.ts'
-import { DENIALS, type Denial } from './errors.ts'
+import { DENIALS, type Denial, type RefusalReason } from './errors.ts'
 import { HEALTH_PATH, type Health, READY_PATH } from './health.ts'
 import { assertionValues, type RequestFacts, type VerifiedIdentity } from './identity.ts'
 import { originAllowed } from './origin.ts'
@@ -28,7 +28,7 @@ declare module 'fastify' {
     /** The client address stage 1 determined, for the log. */
     clientAddress: string | null
     /** Set when a stage refused the request: the machine-readable reason for the log, never sent. */
-    denialReason: string | null
+    denialReason: RefusalReason | null
   }
 }
 
@@ -178,7 +178,7 @@ export function deny(
   request: FastifyRequest,
   reply: FastifyReply,
   denial: Denial,
-  reason: string,
+  reason: RefusalReason,
 ): FastifyReply {
   request.denialReason = reason
   // A body still on its way would be read to its end to keep the connection (Node drains it), however
