@@ -33,6 +33,7 @@ export function upgradeLog(config: GatewayConfig) {
   return {
     /** onRequest hook after the forwarder, which sets `upstreamHeaders` on the upgrades it admitted. */
     async hook(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+      /* c8 ignore next -- defensive: only upgrades the forwarder admitted get past it to this hook */
       if (request.upstreamHeaders === null) return
       const raw = request.raw
       pending.set(raw, { request, reply })

@@ -25,7 +25,8 @@ export function clientErrorHandler(
   // A reset needs no answer; nor does a socket already gone (https://nodejs.org/api/http.html#event-clienterror).
   if (error.code === 'ECONNRESET' || socket.destroyed) return
   const status = STATUS_BY_CODE[error.code as string] ?? 400
-  const reason: RefusalReason = `client_error:${error.code ?? error.name}`
+  // Node's parser errors all carry a code (HPE_..., ERR_HTTP_REQUEST_TIMEOUT).
+  const reason: RefusalReason = `client_error:${error.code}`
   this.log.debug({ reason, status }, 'malformed request refused')
   // Node's own rule (lib/_http_server.js socketOnError): never write into a response already begun.
   const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage

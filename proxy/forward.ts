@@ -63,6 +63,7 @@ export function createForwarder(config: GatewayConfig): Forwarder {
 
   async function hook(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const facts = request.gateway
+    /* c8 ignore next -- defensive: the pipeline admitted or answered every request that gets here */
     if (facts === null) return
     if (!isPlainPath(request.url)) {
       deny(request, reply, DENIALS.badRequest, 'request_invalid:path')
@@ -108,7 +109,11 @@ export function createForwarder(config: GatewayConfig): Forwarder {
           signal: cancel,
         },
         ({ statusCode, headers }) => {
-          res.writeHead(statusCode, downstreamHeaders(headers as IncomingHttpHeaders))
+          const answer = downstreamHeaders(headers as IncomingHttpHeaders)
+          // The app answered before the body was in: what is left of it is nobody's, so close after
+          // the answer rather than read it (as after a refusal).
+          if (bodyPending(request.raw)) answer.connection = 'close'
+          res.writeHead(statusCode, answer)
           return res
         },
       )
@@ -175,9 +180,11 @@ function limitBodyIdle(request: FastifyRequest, res: ServerResponse, cancel: Eve
       raw.setTimeout(ms) // the upstream is slow to take it, not the client to send it
       return
     }
+    // The answer is under way: cut it; its 'close' cancels the upstream request as when a client leaves
+    // (aborting first would have undici's stream handler call back twice).
+    if (res.headersSent) return void res.destroy()
     // Answered first: cancelling makes undici destroy the body stream, and with it the socket.
-    if (res.headersSent) res.destroy()
-    else answer(request, res, DENIALS.requestTimeout, 'client_body_timeout')
+    answer(request, res, DENIALS.requestTimeout, 'client_body_timeout')
     cancel.emit('abort')
   })
   raw.once('end', () => raw.socket.setTimeout(0))

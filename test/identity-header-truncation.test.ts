@@ -124,3 +124,16 @@ t.test(
     t.equal(upstream.wsHandshakes.length, 0)
   },
 )
+
+t.test('repeated lines Node keeps apart count one each', async (t) => {
+  // Node gives a request's repeated Set-Cookie lines as an array (IncomingMessage headers); each is
+  // written upstream as a line of its own.
+  const { upstream, gateway } = await setup(t, { UPSTREAM_MAX_HEADER_COUNT: '10' })
+  const assertion = gateway.assertion()
+  t.match(await rawRequest(gateway.port, request(assertion, ['Set-Cookie: a=1'])), /^HTTP\/1.1 200/)
+  t.match(
+    await rawRequest(gateway.port, request(assertion, ['Set-Cookie: a=1', 'Set-Cookie: b=2'])),
+    /^HTTP\/1.1 431/,
+  )
+  t.equal(upstream.seen.length, 1)
+})

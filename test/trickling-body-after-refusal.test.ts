@@ -172,3 +172,41 @@ t.test('an upload the app is slow to take is not cut: only the client’s silenc
   await client.closed
   t.equal(upstream.seen[0]?.bodyBytes, body.length)
 })
+
+t.test('an app that answers before the body is in: a stall after that answer still ends', async (t) => {
+  const { gateway } = await setup(t, { CLIENT_BODY_TIMEOUT_MS: '300' })
+  const client = openRaw(gateway.port)
+  t.teardown(() => client.socket.destroy())
+  client.write(
+    head([
+      'POST /redirect HTTP/1.1', // the upstream answers 302 at once, reading nothing
+      'Host: app.example',
+      `X-Goog-IAP-JWT-Assertion: ${gateway.assertion()}`,
+      'Content-Length: 1000',
+    ]),
+  )
+  client.write('x'.repeat(10)) // then nothing
+  const closedAfterMs = await Promise.race([client.closed, sleep(5000).then(() => Infinity)])
+  t.ok(closedAfterMs < 5000, `closed after ${closedAfterMs} ms`)
+  t.match(client.received(), /^HTTP\/1.1 302 Found\r\n/)
+  t.notMatch(client.received(), /408/, 'no second answer after the first')
+})
+
+t.test('a body that stalls while the app streams its answer: the connection is cut', async (t) => {
+  const { gateway } = await setup(t, { CLIENT_BODY_TIMEOUT_MS: '300' })
+  const client = openRaw(gateway.port)
+  t.teardown(() => client.socket.destroy())
+  client.write(
+    head([
+      'POST /sse?events=5&gapMs=1000 HTTP/1.1', // answers at once, an event a second, reads nothing
+      'Host: app.example',
+      `X-Goog-IAP-JWT-Assertion: ${gateway.assertion()}`,
+      'Content-Length: 1000',
+    ]),
+  )
+  client.write('x'.repeat(10)) // then nothing
+  const closedAfterMs = await Promise.race([client.closed, sleep(5000).then(() => Infinity)])
+  t.ok(closedAfterMs < 2500, `closed after ${closedAfterMs} ms, before the stream would have ended`)
+  t.match(client.received(), /^HTTP\/1.1 200 OK\r\n[\s\S]*\r\nconnection: close\r\n/i)
+  t.notMatch(client.received(), /event 4/)
+})
