@@ -6,21 +6,11 @@
 // to send them identical) or that is not http(s).
 import { connect } from 'node:net'
 import t, { type Test } from 'tap'
-import { rawRequest, startGateway } from './helpers/gateway.ts'
+import { gatewayInFront, rawRequest } from './helpers/gateway.ts'
 import { until } from './helpers/iap.ts'
-import { startUpstream } from './helpers/upstream.ts'
 
 async function setup(t: Test) {
-  const upstream = await startUpstream()
-  const gateway = await startGateway({
-    UPSTREAM_URL: `${upstream.url}/base`,
-    ALLOWED_CIDRS: '127.0.0.1',
-    IAP_DISABLED: 'true',
-  })
-  t.teardown(async () => {
-    await gateway.close()
-    await upstream.close()
-  })
+  const { upstream, gateway } = await gatewayInFront(t, {}, '/base')
   const send = (target: string, host = 'app.example') =>
     rawRequest(gateway.port, `GET ${target} HTTP/1.1\nHost: ${host}\nConnection: close\n\n`)
   return { upstream, gateway, send }

@@ -7,7 +7,7 @@ import { connect } from 'node:net'
 import t from 'tap'
 import WebSocket from 'ws'
 import { LOG_LEVELS } from '../proxy/config.ts'
-import { type GatewayProcess, openRaw, rawRequest, spawnGateway, startGateway } from './helpers/gateway.ts'
+import { type GatewayProcess, gatewayInFront, openRaw, rawRequest, spawnGateway } from './helpers/gateway.ts'
 import { createSigningKey, signAssertion, startKeyServer, TEST_AUDIENCE } from './helpers/iap.ts'
 import { startUpstream, unusedPort } from './helpers/upstream.ts'
 
@@ -156,17 +156,7 @@ t.test('no credential and no query string in any log line, at any LOG_LEVEL', as
 })
 
 t.test('a malformed request: a short refusal, and a log line with the parser’s code only', async (t) => {
-  const upstream = await startUpstream()
-  const gateway = await startGateway({
-    UPSTREAM_URL: upstream.url,
-    ALLOWED_CIDRS: '127.0.0.1',
-    IAP_DISABLED: 'true',
-    LOG_LEVEL: 'trace',
-  })
-  t.teardown(async () => {
-    await gateway.close()
-    await upstream.close()
-  })
+  const { gateway } = await gatewayInFront(t, { LOG_LEVEL: 'trace' })
   const badToken = await rawRequest(
     gateway.port,
     request(`GET /x?token=${CANARY.query} HTTP/1.1`, [], ['Bad Header: x']),
@@ -188,16 +178,7 @@ t.test('a malformed request: a short refusal, and a log line with the parser’s
 })
 
 t.test('a malformed request behind an answer already under way only closes the connection', async (t) => {
-  const upstream = await startUpstream()
-  const gateway = await startGateway({
-    UPSTREAM_URL: upstream.url,
-    ALLOWED_CIDRS: '127.0.0.1',
-    IAP_DISABLED: 'true',
-  })
-  t.teardown(async () => {
-    await gateway.close()
-    await upstream.close()
-  })
+  const { gateway } = await gatewayInFront(t)
   const client = openRaw(gateway.port)
   t.teardown(() => client.socket.destroy())
   client.write('GET /sse?events=5&gapMs=200 HTTP/1.1\r\nHost: a\r\n\r\n')

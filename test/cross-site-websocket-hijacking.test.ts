@@ -6,20 +6,10 @@
 // passes on; a client's X-Forwarded-Host counts for nothing (the gateway overwrites it).
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { openRaw, startVerifyingGateway } from './helpers/gateway.ts'
-import { startUpstream } from './helpers/upstream.ts'
+import { openRaw, verifyingGatewayInFront } from './helpers/gateway.ts'
 
 async function setup(t: Test, env: Record<string, string> = {}) {
-  const upstream = await startUpstream()
-  const gateway = await startVerifyingGateway({
-    UPSTREAM_URL: upstream.url,
-    ALLOWED_CIDRS: '127.0.0.1',
-    ...env,
-  })
-  t.teardown(async () => {
-    await gateway.close()
-    await upstream.close()
-  })
+  const { upstream, gateway } = await verifyingGatewayInFront(t, env)
   /** A browser's handshake, as IAP passes it on (with a valid assertion); resolves with the status. */
   const upgrade = async (host: string, origin: string | undefined, extra: string[] = []) => {
     const client = openRaw(gateway.port)

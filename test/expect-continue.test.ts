@@ -12,20 +12,9 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
-import { openRaw, startVerifyingGateway } from './helpers/gateway.ts'
-import { startUpstream } from './helpers/upstream.ts'
+import { httpHead, openRaw, verifyingGatewayInFront } from './helpers/gateway.ts'
 
-async function setup(t: Test) {
-  const upstream = await startUpstream()
-  const gateway = await startVerifyingGateway({ UPSTREAM_URL: upstream.url, ALLOWED_CIDRS: '127.0.0.1' })
-  t.teardown(async () => {
-    await gateway.close()
-    await upstream.close()
-  })
-  return { upstream, gateway }
-}
-
-const head = (lines: string[]) => `${lines.join('\r\n')}\r\n\r\n`
+const setup = (t: Test) => verifyingGatewayInFront(t)
 
 t.test('an admitted upload with Expect gets 100 Continue, and the app gets the body', async (t) => {
   const { upstream, gateway } = await setup(t)
@@ -33,7 +22,7 @@ t.test('an admitted upload with Expect gets 100 Continue, and the app gets the b
   const client = openRaw(gateway.port)
   t.teardown(() => client.socket.destroy())
   client.write(
-    head([
+    httpHead([
       'POST /api/v1/document-store/upsert HTTP/1.1',
       'Host: app.example',
       `X-Goog-IAP-JWT-Assertion: ${gateway.assertion()}`,
@@ -58,7 +47,7 @@ t.test('a request without an assertion is refused without being invited to send 
   const client = openRaw(gateway.port)
   t.teardown(() => client.socket.destroy())
   client.write(
-    head([
+    httpHead([
       'POST /api/v1/document-store/upsert HTTP/1.1',
       'Host: app.example',
       'Content-Length: 1048576',

@@ -5,22 +5,9 @@
 // headers, and logged as what it was. `OPTIONS *` (asterisk form, RFC 9112 3.2.4), which no HTTP client
 // library here can send on, is refused with 501 instead of a 502 that blamed the app.
 import t, { type Test } from 'tap'
-import { rawRequest, startGateway } from './helpers/gateway.ts'
-import { startUpstream } from './helpers/upstream.ts'
+import { gatewayInFront, rawRequest } from './helpers/gateway.ts'
 
-async function setup(t: Test) {
-  const upstream = await startUpstream()
-  const gateway = await startGateway({
-    UPSTREAM_URL: upstream.url,
-    ALLOWED_CIDRS: '127.0.0.1',
-    IAP_DISABLED: 'true',
-  })
-  t.teardown(async () => {
-    await gateway.close()
-    await upstream.close()
-  })
-  return { upstream, gateway }
-}
+const setup = (t: Test) => gatewayInFront(t)
 
 const h2cLines = [
   'Connection: Upgrade, HTTP2-Settings, close',

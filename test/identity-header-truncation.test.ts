@@ -5,8 +5,7 @@
 // UPSTREAM_MAX_HEADER_COUNT or UPSTREAM_MAX_HEADER_BYTES is refused with 431 instead of being cut by the app.
 import { connect } from 'node:net'
 import t, { type Test } from 'tap'
-import { rawRequest, startVerifyingGateway } from './helpers/gateway.ts'
-import { startUpstream } from './helpers/upstream.ts'
+import { rawRequest, verifyingGatewayInFront } from './helpers/gateway.ts'
 
 /** The gateway's own header names, as the upstream should see them before any of the client's. */
 const GATEWAY_HEADERS = [
@@ -21,19 +20,8 @@ const GATEWAY_HEADERS = [
   'x-goog-iap-jwt-assertion',
 ]
 
-async function setup(t: Test, env: Record<string, string> = {}, upstreamKeepsLines?: number) {
-  const upstream = await startUpstream('127.0.0.1', upstreamKeepsLines)
-  const gateway = await startVerifyingGateway({
-    UPSTREAM_URL: upstream.url,
-    ALLOWED_CIDRS: '127.0.0.1',
-    ...env,
-  })
-  t.teardown(async () => {
-    await gateway.close()
-    await upstream.close()
-  })
-  return { upstream, gateway }
-}
+const setup = (t: Test, env: Record<string, string> = {}, upstreamKeepsLines?: number) =>
+  verifyingGatewayInFront(t, env, upstreamKeepsLines)
 
 const clientLines = (count: number, prefix = 'x-client') =>
   Array.from({ length: count }, (_, i) => `${prefix}-${i}: value-${i}`)

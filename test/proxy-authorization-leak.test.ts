@@ -4,22 +4,9 @@
 // HTTP or on a WebSocket upgrade. Authorization stays the app's (Flowise API keys) and passes unchanged.
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
-import { rawRequest, startGateway } from './helpers/gateway.ts'
-import { startUpstream } from './helpers/upstream.ts'
+import { gatewayInFront, rawRequest } from './helpers/gateway.ts'
 
-async function setup(t: Test) {
-  const upstream = await startUpstream()
-  const gateway = await startGateway({
-    UPSTREAM_URL: upstream.url,
-    ALLOWED_CIDRS: '127.0.0.1',
-    IAP_DISABLED: 'true',
-  })
-  t.teardown(async () => {
-    await gateway.close()
-    await upstream.close()
-  })
-  return { upstream, gateway }
-}
+const setup = (t: Test) => gatewayInFront(t)
 
 t.test('Proxy-Authorization never reaches the app; Authorization does, unchanged', async (t) => {
   const { gateway, upstream } = await setup(t)

@@ -6,24 +6,25 @@
 // is cancelled.
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { openRaw, startVerifyingGateway } from './helpers/gateway.ts'
-import { startUpstream } from './helpers/upstream.ts'
+import {
+  closedWithin,
+  httpHead,
+  openRaw,
+  type VerifyingGateway,
+  verifyingGatewayInFront,
+} from './helpers/gateway.ts'
 
-async function setup(t: Test, env: Record<string, string> = {}) {
-  const upstream = await startUpstream()
-  const gateway = await startVerifyingGateway({
-    UPSTREAM_URL: upstream.url,
-    ALLOWED_CIDRS: '127.0.0.1',
-    ...env,
-  })
-  t.teardown(async () => {
-    await gateway.close()
-    await upstream.close()
-  })
-  return { upstream, gateway }
-}
+const setup = (t: Test, env: Record<string, string> = {}) => verifyingGatewayInFront(t, env)
 
-const head = (lines: string[]) => `${lines.join('\r\n')}\r\n\r\n`
+/** The head of an upload the gateway admits (a valid assertion), its body to follow. */
+const admittedUpload = (gateway: VerifyingGateway, target: string, length: number, close = false) =>
+  httpHead([
+    `POST ${target} HTTP/1.1`,
+    'Host: app.example',
+    `X-Goog-IAP-JWT-Assertion: ${gateway.assertion()}`,
+    `Content-Length: ${length}`,
+    ...(close ? ['Connection: close'] : []),
+  ])
 
 /** Writes a byte every `gapMs` until the socket closes; resolves with how many it got out. */
 function trickle(client: ReturnType<typeof openRaw>, gapMs: number, limit = 10_000): Promise<number> {
@@ -56,7 +57,7 @@ for (const [name, env, lines, status] of [
     t.teardown(() => client.socket.destroy())
     const target = status === 400 ? '/a/../b' : '/api/v1/document-store/upsert'
     client.write(
-      head([
+      httpHead([
         `POST ${target} HTTP/1.1`,
         'Host: app.example',
         'Content-Length: 1000000',
@@ -64,7 +65,7 @@ for (const [name, env, lines, status] of [
       ]),
     )
     void trickle(client, 100)
-    const closedAfterMs = await Promise.race([client.closed, sleep(5000).then(() => Infinity)])
+    const closedAfterMs = await closedWithin(client, 5000)
     t.ok(closedAfterMs < 5000, `the server closed the connection (after ${closedAfterMs} ms)`)
     t.match(client.received(), new RegExp(`^HTTP/1.1 ${status} `))
     t.match(client.received(), /\r\nConnection: close\r\n/i)
@@ -76,10 +77,10 @@ t.test('a refused chunked body is not read either', async (t) => {
   const { gateway } = await setup(t)
   const client = openRaw(gateway.port)
   t.teardown(() => client.socket.destroy())
-  client.write(head(['POST /x HTTP/1.1', 'Host: app.example', 'Transfer-Encoding: chunked']))
+  client.write(httpHead(['POST /x HTTP/1.1', 'Host: app.example', 'Transfer-Encoding: chunked']))
   client.write('ffff\r\n')
   void trickle(client, 100)
-  const closedAfterMs = await Promise.race([client.closed, sleep(5000).then(() => Infinity)])
+  const closedAfterMs = await closedWithin(client, 5000)
   t.ok(closedAfterMs < 5000, `closed after ${closedAfterMs} ms`)
   t.match(client.received(), /^HTTP\/1.1 401 /)
 })
@@ -88,9 +89,11 @@ t.test('an Expect the gateway does not know: 417, and the connection closes', as
   const { gateway } = await setup(t)
   const client = openRaw(gateway.port)
   t.teardown(() => client.socket.destroy())
-  client.write(head(['POST /x HTTP/1.1', 'Host: app.example', 'Content-Length: 1000000', 'Expect: magic']))
+  client.write(
+    httpHead(['POST /x HTTP/1.1', 'Host: app.example', 'Content-Length: 1000000', 'Expect: magic']),
+  )
   void trickle(client, 100)
-  const closedAfterMs = await Promise.race([client.closed, sleep(5000).then(() => Infinity)])
+  const closedAfterMs = await closedWithin(client, 5000)
   t.ok(closedAfterMs < 5000, `closed after ${closedAfterMs} ms`)
   t.match(client.received(), /^HTTP\/1.1 417 /)
 })
@@ -99,9 +102,9 @@ t.test('a refused request without a body keeps its connection for the next one',
   const { gateway } = await setup(t)
   const client = openRaw(gateway.port)
   t.teardown(() => client.socket.destroy())
-  client.write(head(['GET /x HTTP/1.1', 'Host: app.example']))
+  client.write(httpHead(['GET /x HTTP/1.1', 'Host: app.example']))
   await client.waitFor(/^HTTP\/1.1 401 [\s\S]*\}$/)
-  client.write(head(['GET /_gateway/healthz HTTP/1.1', 'Host: app.example']))
+  client.write(httpHead(['GET /_gateway/healthz HTTP/1.1', 'Host: app.example']))
   await client.waitFor(/HTTP\/1.1 200 [\s\S]*ok\n$/)
   t.notMatch(client.received(), /Connection: close/i)
 })
@@ -112,16 +115,9 @@ t.test(
     const { gateway, upstream } = await setup(t, { CLIENT_BODY_TIMEOUT_MS: '500' })
     const client = openRaw(gateway.port)
     t.teardown(() => client.socket.destroy())
-    client.write(
-      head([
-        'POST /api/v1/document-store/upsert HTTP/1.1',
-        'Host: app.example',
-        `X-Goog-IAP-JWT-Assertion: ${gateway.assertion()}`,
-        'Content-Length: 1000',
-      ]),
-    )
+    client.write(admittedUpload(gateway, '/api/v1/document-store/upsert', 1000))
     client.write('x'.repeat(10)) // then nothing
-    const closedAfterMs = await Promise.race([client.closed, sleep(5000).then(() => Infinity)])
+    const closedAfterMs = await closedWithin(client, 5000)
     t.ok(closedAfterMs >= 500 && closedAfterMs < 5000, `closed after ${closedAfterMs} ms`)
     t.match(client.received(), /^HTTP\/1.1 408 Request Timeout\r\n/)
     t.match(client.received(), /\r\nConnection: close\r\n/i)
@@ -138,15 +134,7 @@ t.test('a slow but steady admitted upload is not cut: the limit is between reads
   const { gateway, upstream } = await setup(t, { CLIENT_BODY_TIMEOUT_MS: '500' })
   const client = openRaw(gateway.port)
   t.teardown(() => client.socket.destroy())
-  client.write(
-    head([
-      'POST /api/v1/document-store/upsert HTTP/1.1',
-      'Host: app.example',
-      `X-Goog-IAP-JWT-Assertion: ${gateway.assertion()}`,
-      'Content-Length: 15',
-      'Connection: close',
-    ]),
-  )
+  client.write(admittedUpload(gateway, '/api/v1/document-store/upsert', 15, true))
   t.equal(await trickle(client, 150, 15), 15) // 2.25 s in all, far over the idle limit
   await client.waitFor(/^HTTP\/1.1 200 /)
   await client.closed
@@ -158,15 +146,8 @@ t.test('an upload the app is slow to take is not cut: only the client’s silenc
   const body = Buffer.alloc(32 * 1024 * 1024, 1) // more than the sockets between can buffer
   const client = openRaw(gateway.port)
   t.teardown(() => client.socket.destroy())
-  client.write(
-    head([
-      'POST /slow?ms=1500 HTTP/1.1', // the upstream reads nothing for 1.5 s
-      'Host: app.example',
-      `X-Goog-IAP-JWT-Assertion: ${gateway.assertion()}`,
-      `Content-Length: ${body.length}`,
-      'Connection: close',
-    ]),
-  )
+  // the upstream reads nothing for 1.5 s
+  client.write(admittedUpload(gateway, '/slow?ms=1500', body.length, true))
   client.write(body)
   await client.waitFor(/^HTTP\/1.1 200 /, 30_000)
   await client.closed
@@ -177,16 +158,10 @@ t.test('an app that answers before the body is in: a stall after that answer sti
   const { gateway } = await setup(t, { CLIENT_BODY_TIMEOUT_MS: '300' })
   const client = openRaw(gateway.port)
   t.teardown(() => client.socket.destroy())
-  client.write(
-    head([
-      'POST /redirect HTTP/1.1', // the upstream answers 302 at once, reading nothing
-      'Host: app.example',
-      `X-Goog-IAP-JWT-Assertion: ${gateway.assertion()}`,
-      'Content-Length: 1000',
-    ]),
-  )
+  // the upstream answers 302 at once, reading nothing
+  client.write(admittedUpload(gateway, '/redirect', 1000))
   client.write('x'.repeat(10)) // then nothing
-  const closedAfterMs = await Promise.race([client.closed, sleep(5000).then(() => Infinity)])
+  const closedAfterMs = await closedWithin(client, 5000)
   t.ok(closedAfterMs < 5000, `closed after ${closedAfterMs} ms`)
   t.match(client.received(), /^HTTP\/1.1 302 Found\r\n/)
   t.notMatch(client.received(), /408/, 'no second answer after the first')
@@ -196,16 +171,10 @@ t.test('a body that stalls while the app streams its answer: the connection is c
   const { gateway } = await setup(t, { CLIENT_BODY_TIMEOUT_MS: '300' })
   const client = openRaw(gateway.port)
   t.teardown(() => client.socket.destroy())
-  client.write(
-    head([
-      'POST /sse?events=5&gapMs=1000 HTTP/1.1', // answers at once, an event a second, reads nothing
-      'Host: app.example',
-      `X-Goog-IAP-JWT-Assertion: ${gateway.assertion()}`,
-      'Content-Length: 1000',
-    ]),
-  )
+  // the upstream answers at once, an event a second, and reads nothing
+  client.write(admittedUpload(gateway, '/sse?events=5&gapMs=1000', 1000))
   client.write('x'.repeat(10)) // then nothing
-  const closedAfterMs = await Promise.race([client.closed, sleep(5000).then(() => Infinity)])
+  const closedAfterMs = await closedWithin(client, 5000)
   t.ok(closedAfterMs < 2500, `closed after ${closedAfterMs} ms, before the stream would have ended`)
   t.match(client.received(), /^HTTP\/1.1 200 OK\r\n[\s\S]*\r\nconnection: close\r\n/i)
   t.notMatch(client.received(), /event 4/)

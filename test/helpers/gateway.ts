@@ -3,9 +3,10 @@ import type { AddressInfo } from 'node:net'
 import { connect, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
+import type { Test } from 'tap'
 import { loadConfig } from '../../proxy/config.ts'
-import { createIapVerifier } from '../../proxy/iap/verify.ts'
 import type { Health } from '../../proxy/health.ts'
+import { createIapVerifier } from '../../proxy/iap/verify.ts'
 import { createLogger } from '../../proxy/logging.ts'
 import type { AssertionVerifier } from '../../proxy/pipeline.ts'
 import { createGateway } from '../../proxy/server.ts'
@@ -17,6 +18,7 @@ import {
   TEST_AUDIENCE,
   until,
 } from './iap.ts'
+import { startUpstream, type Upstream } from './upstream.ts'
 
 export const MAIN = fileURLToPath(new URL('../../proxy/main.ts', import.meta.url))
 
@@ -258,4 +260,55 @@ export function openRaw(port: number, host = '127.0.0.1'): RawConnection {
       })
     },
   }
+}
+
+/** The gateway (from 127.0.0.1, IAP off) in front of a fresh upstream; both closed when `t` ends. */
+export async function gatewayInFront(
+  t: Test,
+  env: Record<string, string> = {},
+  /** a path for UPSTREAM_URL, such as `/base` */
+  basePath = '',
+): Promise<{ upstream: Upstream; gateway: RunningGateway }> {
+  const upstream = await startUpstream()
+  const gateway = await startGateway({
+    UPSTREAM_URL: upstream.url + basePath,
+    ALLOWED_CIDRS: '127.0.0.1',
+    IAP_DISABLED: 'true',
+    ...env,
+  })
+  t.teardown(async () => {
+    await gateway.close()
+    await upstream.close()
+  })
+  return { upstream, gateway }
+}
+
+/** The same with the real IAP verifier (startVerifyingGateway); `keepHeaderLines` as in startUpstream. */
+export async function verifyingGatewayInFront(
+  t: Test,
+  env: Record<string, string> = {},
+  keepHeaderLines?: number,
+): Promise<{ upstream: Upstream; gateway: VerifyingGateway }> {
+  const upstream = await startUpstream('127.0.0.1', keepHeaderLines)
+  const gateway = await startVerifyingGateway({
+    UPSTREAM_URL: upstream.url,
+    ALLOWED_CIDRS: '127.0.0.1',
+    ...env,
+  })
+  t.teardown(async () => {
+    await gateway.close()
+    await upstream.close()
+  })
+  return { upstream, gateway }
+}
+
+/** A request head ready for a raw socket: the lines joined with CRLF, then the empty line. */
+export const httpHead = (lines: readonly string[]): string => `${lines.join('\r\n')}\r\n\r\n`
+
+/** How long the server took to close the connection, or Infinity when it had not after `limitMs`. */
+export function closedWithin(connection: RawConnection, limitMs: number): Promise<number> {
+  return Promise.race([
+    connection.closed,
+    new Promise<number>((resolve) => setTimeout(() => resolve(Number.POSITIVE_INFINITY), limitMs).unref()),
+  ])
 }
