@@ -25,12 +25,14 @@ export function headerExcess(
   let bytes = target.length
   for (const name in headers) {
     const value = headers[name]
-    if (Array.isArray(value)) {
-      count += value.length
-      for (const item of value) bytes += name.length + item.length
-    } else {
+    if (typeof value === 'string') {
       count += 1
-      bytes += name.length + String(value).length
+      bytes += name.length + value.length
+    } else {
+      // The client's repeated lines Node keeps apart (Set-Cookie); the gateway's own are strings.
+      const lines = value as string[]
+      count += lines.length
+      for (const line of lines) bytes += name.length + line.length
     }
   }
   if (count > limits.count) return 'count'
