@@ -176,8 +176,10 @@ function limitBodyIdle(request: FastifyRequest, res: ServerResponse, cancel: Eve
   const raw = request.raw
   if (raw.complete) return
   raw.setTimeout(ms, () => {
-    if (raw.isPaused()) {
-      raw.setTimeout(ms) // the upstream is slow to take it, not the client to send it
+    // Paused by undici, or holding bytes it has not taken yet: the upstream is slow to take the body,
+    // not the client to send it.
+    if (raw.isPaused() || raw.readableLength > 0) {
+      raw.setTimeout(ms)
       return
     }
     // The answer is under way: cut it; its 'close' cancels the upstream request as when a client leaves

@@ -142,12 +142,12 @@ t.test('a slow but steady admitted upload is not cut: the limit is between reads
 })
 
 t.test('an upload the app is slow to take is not cut: only the client’s silence counts', async (t) => {
-  const { gateway, upstream } = await setup(t, { CLIENT_BODY_TIMEOUT_MS: '300' })
+  const { gateway, upstream } = await setup(t, { CLIENT_BODY_TIMEOUT_MS: '1000' })
   const body = Buffer.alloc(32 * 1024 * 1024, 1) // more than the sockets between can buffer
   const client = openRaw(gateway.port)
   t.teardown(() => client.socket.destroy())
-  // the upstream reads nothing for 1.5 s
-  client.write(admittedUpload(gateway, '/slow?ms=1500', body.length, true))
+  // the upstream reads nothing for 4 s, four times the limit
+  client.write(admittedUpload(gateway, '/slow?ms=4000', body.length, true))
   client.write(body)
   await client.waitFor(/^HTTP\/1.1 200 /, 30_000)
   await client.closed
