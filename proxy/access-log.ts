@@ -1,6 +1,8 @@
+import type { IncomingMessage } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { GatewayConfig } from './config.ts'
 import { traceFields } from './logging.ts'
+import { TARGET_PROBLEM } from './request-target.ts'
 
 /**
  * One line per request in Cloud Logging's `httpRequest` shape. Refusals are always logged with their
@@ -22,17 +24,45 @@ export function logResponse(config: GatewayConfig) {
 
 /**
  * An admitted WebSocket upgrade is handed to the proxy and never "responds" in Fastify's sense, so
- * onResponse does not see it: it is logged here, once the pipeline (the hook before this one) let it in.
+ * onResponse does not see it. Its line is written when ws is about to answer 101 (its `verifyClient`
+ * runs once it has validated the handshake) or, when ws refused the handshake instead (400: its own
+ * checks of the key, version and extensions), once the connection closed without getting that far.
  */
-export function logAdmittedUpgrade(config: GatewayConfig) {
-  return async function upgradeLog(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    if (request.gateway === null || request.headers.upgrade === undefined) return
-    request.log.info(accessEntry(config, request, 101, reply.elapsedTime), 'websocket proxied')
+export function upgradeLog(config: GatewayConfig) {
+  const pending = new WeakMap<IncomingMessage, { request: FastifyRequest; reply: FastifyReply }>()
+  return {
+    /** onRequest hook after the forwarder, which sets `upstreamHeaders` on the upgrades it admitted. */
+    async hook(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+      /* c8 ignore next -- defensive: only upgrades the forwarder admitted get past it to this hook */
+      if (request.upstreamHeaders === null) return
+      const raw = request.raw
+      pending.set(raw, { request, reply })
+      raw.socket.once('close', () => {
+        // Switched (verifyClient took it), or refused by a later stage and logged as such already.
+        if (!pending.delete(raw) || request.denialReason !== null) return
+        request.denialReason = 'websocket_handshake_invalid'
+        const entry = accessEntry(config, request, 400, reply.elapsedTime)
+        request.log.warn({ ...entry, reason: request.denialReason }, 'request refused')
+      })
+    },
+    /** ws's `verifyClient`, passed through @fastify/http-proxy's wsServerOptions: admits, and logs. */
+    verifyClient(info: { req: IncomingMessage }): boolean {
+      const admitted = pending.get(info.req)
+      /* c8 ignore next -- defensive: the forwarder hook registered every upgrade that reaches ws */
+      if (admitted === undefined) return false
+      pending.delete(info.req)
+      const { request, reply } = admitted
+      if (config.accessLog) {
+        request.log.info(accessEntry(config, request, 101, reply.elapsedTime), 'websocket proxied')
+      }
+      return true
+    },
   }
 }
 
 function accessEntry(config: GatewayConfig, request: FastifyRequest, status: number, elapsedMs: number) {
-  const url = request.url // the raw request line's target, undecoded
+  // The target as forwarded, undecoded (origin form); a refused target as the client wrote it.
+  const url = request.raw[TARGET_PROBLEM] === undefined ? request.url : request.originalUrl
   const queryAt = url.indexOf('?')
   return {
     ...traceFields(

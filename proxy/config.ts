@@ -1,6 +1,8 @@
 import { type Allowlist, createAllowlist, parseNetwork } from './allowlist.ts'
 import { isStrictAddress } from './client-address.ts'
 import { GW_ERR_CONFIG } from './errors.ts'
+import type { HeaderLimits } from './header-limits.ts'
+import { parseOrigin } from './origin.ts'
 
 /** Everything the gateway is told by its environment, validated once at start and then frozen. */
 export interface GatewayConfig {
@@ -9,7 +11,11 @@ export interface GatewayConfig {
   readonly upstream: UpstreamConfig
   readonly allowlist: Allowlist
   readonly trustProxyHops: number
+  /** Origins besides the request's own host that may open a WebSocket (`https://host[:port]`). */
+  readonly allowedOrigins: readonly string[]
   readonly upstreamTimeoutMs: number
+  /** An admitted request body may pause this long between two reads before it is cut with 408. */
+  readonly clientBodyTimeoutMs: number
   readonly shutdownGraceMs: number
   readonly logLevel: LogLevel
   readonly accessLog: boolean
@@ -28,6 +34,8 @@ export interface UpstreamConfig {
   readonly hostHeader: string | undefined
   /** When set, each request carries a Google ID token for this audience in X-Serverless-Authorization. */
   readonly idTokenAudience: string | undefined
+  /** The most the app is assumed to hold of a request's header block; more is refused with 431. */
+  readonly headerLimits: HeaderLimits
 }
 
 export interface IapConfig {
@@ -46,6 +54,12 @@ export type LogLevel = (typeof LOG_LEVELS)[number]
 export const DEFAULT_IAP_KEYS_URL = 'https://www.gstatic.com/iap/verify/public_key'
 /** Cloud Run lets a request (an SSE stream included) run for up to 3600 s; an LLM may think for minutes. */
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 3_600_000
+/** nginx's client_body_timeout: a minute between two reads of a request body. */
+export const DEFAULT_CLIENT_BODY_TIMEOUT_MS = 60_000
+/** Apache's LimitRequestFields, Tomcat's maxHeaderCount and gunicorn's limit_request_fields: the lowest common. */
+export const DEFAULT_UPSTREAM_MAX_HEADER_COUNT = 100
+/** Under Node's default 16 KiB (--max-http-header-size), leaving room for the framing headers undici adds. */
+export const DEFAULT_UPSTREAM_MAX_HEADER_BYTES = 16_000
 
 /** The three audience shapes IAP signs for (google-cloud-facts.md section 1). */
 const AUDIENCE_SHAPES = [
@@ -119,6 +133,17 @@ export function loadConfig(env: Env): GatewayConfig {
     return [parsed]
   })
 
+  const allowedOrigins = list('ALLOWED_ORIGINS').flatMap((entry, index) => {
+    const origin = parseOrigin(entry)
+    if (origin !== undefined) return [origin]
+    // Never echo userinfo back: it may be a password.
+    const url = URL.parse(entry)
+    const shown =
+      url !== null && (url.username !== '' || url.password !== '') ? `${url.protocol}//${url.host}` : entry
+    problem(`ALLOWED_ORIGINS[${index}]`, shown, 'not an http(s) origin (scheme://host[:port])')
+    return []
+  })
+
   const logLevel = (read('LOG_LEVEL') ?? 'info') as LogLevel
   if (!LOG_LEVELS.includes(logLevel)) problem('LOG_LEVEL', logLevel, `not one of ${LOG_LEVELS.join(', ')}`)
 
@@ -129,10 +154,17 @@ export function loadConfig(env: Env): GatewayConfig {
       ...upstream,
       hostHeader: hostHeader ?? (upstream.tls ? new URL(upstream.origin).host : undefined),
       idTokenAudience,
+      headerLimits: Object.freeze({
+        // Node 24 itself refuses a request of more than 1000 header fields (nodejs/node#65470).
+        count: integer('UPSTREAM_MAX_HEADER_COUNT', DEFAULT_UPSTREAM_MAX_HEADER_COUNT, 1, 1000),
+        bytes: integer('UPSTREAM_MAX_HEADER_BYTES', DEFAULT_UPSTREAM_MAX_HEADER_BYTES, 1024, 1_048_576),
+      }),
     }),
     allowlist: createAllowlist(cidrs, ranges),
     trustProxyHops: integer('TRUST_PROXY_HOPS', 0, 0, 16),
+    allowedOrigins: Object.freeze(allowedOrigins),
     upstreamTimeoutMs: integer('UPSTREAM_TIMEOUT_MS', DEFAULT_UPSTREAM_TIMEOUT_MS, 1, 86_400_000),
+    clientBodyTimeoutMs: integer('CLIENT_BODY_TIMEOUT_MS', DEFAULT_CLIENT_BODY_TIMEOUT_MS, 1, 3_600_000),
     shutdownGraceMs: integer('SHUTDOWN_GRACE_MS', 8000, 0, 3_600_000),
     logLevel,
     accessLog: boolean('ACCESS_LOG', true),
@@ -231,9 +263,13 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
     UPSTREAM_URL: config.upstream.origin + config.upstream.basePath,
     UPSTREAM_HOST_HEADER: config.upstream.hostHeader ?? '(the client Host header)',
     UPSTREAM_ID_TOKEN_AUDIENCE: config.upstream.idTokenAudience ?? '(none)',
+    UPSTREAM_MAX_HEADER_COUNT: config.upstream.headerLimits.count,
+    UPSTREAM_MAX_HEADER_BYTES: config.upstream.headerLimits.bytes,
     ALLOWED_CIDRS: config.allowlist.entries,
     TRUST_PROXY_HOPS: config.trustProxyHops,
+    ALLOWED_ORIGINS: config.allowedOrigins,
     UPSTREAM_TIMEOUT_MS: config.upstreamTimeoutMs,
+    CLIENT_BODY_TIMEOUT_MS: config.clientBodyTimeoutMs,
     SHUTDOWN_GRACE_MS: config.shutdownGraceMs,
     LOG_LEVEL: config.logLevel,
     ACCESS_LOG: config.accessLog,

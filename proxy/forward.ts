@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events'
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Pool } from 'undici'
 import type { GatewayConfig } from './config.ts'
-import { DENIALS, type Denial } from './errors.ts'
-import { downstreamHeaders, upstreamHeaders } from './identity.ts'
-import { deny } from './pipeline.ts'
+import { DENIALS, type Denial, type RefusalReason } from './errors.ts'
+import { headerExcess } from './header-limits.ts'
+import { downstreamHeaders, upstreamHeaders, upstreamWebSocketHeaders } from './identity.ts'
+import { bodyPending, deny } from './pipeline.ts'
 
 /** Connection setup to a sidecar on loopback takes microseconds; a dead one should fail fast. */
 const CONNECT_TIMEOUT_MS = 10_000
@@ -16,8 +17,27 @@ const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 
 /** How undici reports that the client's side ended first (the abort signal gives UND_ERR_ABORTED). */
 const CLIENT_LEFT = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_ABORTED'])
 
+/** Set on a raw request whose client waits for `100 Continue` before it sends the body (server.ts). */
+export const EXPECTS_CONTINUE = Symbol('expectsContinue')
+
+declare module 'node:http' {
+  interface IncomingMessage {
+    [EXPECTS_CONTINUE]?: true
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** An admitted WebSocket upgrade's headers for the upstream, built and measured by the hook. */
+    upstreamHeaders: OutgoingHttpHeaders | null
+  }
+}
+
 export interface Forwarder {
-  /** onRequest hook after the pipeline: streams an admitted plain-HTTP request to the upstream. */
+  /**
+   * onRequest hook after the pipeline: streams an admitted plain-HTTP request to the upstream; for an
+   * admitted WebSocket upgrade, prepares its upstream headers and leaves the rest to the proxy's route.
+   */
   readonly hook: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
   readonly close: () => Promise<void>
 }
@@ -29,7 +49,8 @@ export interface Forwarder {
  * (docs/performance.md). WebSocket upgrades are left to @fastify/http-proxy.
  */
 export function createForwarder(config: GatewayConfig): Forwarder {
-  const { origin, basePath, hostHeader } = config.upstream
+  const { origin, basePath, hostHeader, headerLimits } = config.upstream
+  const { clientBodyTimeoutMs } = config
   const pool = new Pool(origin, {
     connections: 128,
     pipelining: 1,
@@ -42,10 +63,24 @@ export function createForwarder(config: GatewayConfig): Forwarder {
 
   async function hook(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const facts = request.gateway
-    // Node marks a request that arrived through its 'upgrade' event (`upgrade` is not in its types).
-    if (facts === null || (request.raw as { upgrade?: boolean }).upgrade === true) return
+    /* c8 ignore next -- defensive: the pipeline admitted or answered every request that gets here */
+    if (facts === null) return
     if (!isPlainPath(request.url)) {
       deny(request, reply, DENIALS.badRequest, 'request_invalid:path')
+      return
+    }
+    // Node marks a request that arrived through its 'upgrade' event (`upgrade` is not in its types).
+    const upgrade = (request.raw as { upgrade?: boolean }).upgrade === true
+    const headers = (upgrade ? upstreamWebSocketHeaders : upstreamHeaders)(request.headers, facts, hostHeader)
+    const path = basePath + request.url
+    const excess = headerExcess(path, headers, headerLimits)
+    if (excess !== undefined) {
+      deny(request, reply, DENIALS.headersTooLarge, `upstream_headers_too_large:${excess}`)
+      return
+    }
+    if (upgrade) {
+      // @fastify/http-proxy's route switches protocols and sends these (server.ts).
+      request.upstreamHeaders = headers
       return
     }
     reply.hijack()
@@ -61,17 +96,24 @@ export function createForwarder(config: GatewayConfig): Forwarder {
     })
     const hasBody =
       request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined
+    if (hasBody) limitBodyIdle(request, res, cancel, clientBodyTimeoutMs)
+    // Admitted: now the client may send its body (the upstream never sees the Expect, identity.ts).
+    if (request.raw[EXPECTS_CONTINUE] === true) res.writeContinue()
     try {
       await pool.stream(
         {
-          path: basePath + request.url,
+          path,
           method: request.method,
-          headers: upstreamHeaders(request.headers, facts, hostHeader) as Record<string, string>,
+          headers: headers as Record<string, string>,
           body: hasBody ? request.raw : null,
           signal: cancel,
         },
         ({ statusCode, headers }) => {
-          res.writeHead(statusCode, downstreamHeaders(headers as IncomingHttpHeaders))
+          const answer = downstreamHeaders(headers as IncomingHttpHeaders)
+          // The app answered before the body was in: what is left of it is nobody's, so close after
+          // the answer rather than read it (as after a refusal).
+          if (bodyPending(request.raw)) answer.connection = 'close'
+          res.writeHead(statusCode, answer)
           return res
         },
       )
@@ -121,10 +163,43 @@ function failed(request: FastifyRequest, res: ServerResponse, thrown: Error & { 
   }
   const timedOut = TIMEOUTS.has(error.code as string)
   const denial: Denial = timedOut ? DENIALS.gatewayTimeout : DENIALS.badGateway
-  request.denialReason = timedOut ? 'upstream_timeout' : `upstream_error:${cause}`
+  answer(request, res, denial, timedOut ? 'upstream_timeout' : `upstream_error:${cause}`)
+}
+
+/**
+ * An admitted body that stops arriving: CLIENT_BODY_TIMEOUT_MS without a read (nginx's
+ * client_body_timeout) ends the exchange with 408 and cancels the upstream request, so a stalled upload
+ * holds neither connection. Time the upstream makes the body wait (its backpressure pauses the client's
+ * socket) does not count; once the body is in, the limit is lifted (the upstream may think for minutes).
+ */
+function limitBodyIdle(request: FastifyRequest, res: ServerResponse, cancel: EventEmitter, ms: number) {
+  const raw = request.raw
+  if (raw.complete) return
+  raw.setTimeout(ms, () => {
+    // Paused by undici, or holding bytes it has not taken yet: the upstream is slow to take the body,
+    // not the client to send it.
+    if (raw.isPaused() || raw.readableLength > 0) {
+      raw.setTimeout(ms)
+      return
+    }
+    // The answer is under way: cut it; its 'close' cancels the upstream request as when a client leaves
+    // (aborting first would have undici's stream handler call back twice).
+    if (res.headersSent) return void res.destroy()
+    // Answered first: cancelling makes undici destroy the body stream, and with it the socket.
+    answer(request, res, DENIALS.requestTimeout, 'client_body_timeout')
+    cancel.emit('abort')
+  })
+  raw.once('end', () => raw.socket.setTimeout(0))
+}
+
+/** The generic refusal body on the raw response, for answers written after Fastify handed it over. */
+function answer(request: FastifyRequest, res: ServerResponse, denial: Denial, reason: RefusalReason): void {
+  request.denialReason = reason
   res.writeHead(denial.status, {
     'cache-control': 'no-store',
     'content-type': 'application/json; charset=utf-8',
+    // A body the client is still sending is not read to its end: close instead (see deny()).
+    ...(bodyPending(request.raw) ? { connection: 'close' } : undefined),
   })
   res.end(`{"error":"${denial.message}","requestId":"${request.id}"}`)
 }

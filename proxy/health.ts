@@ -18,14 +18,22 @@ export interface HealthOptions {
 
 /** The upstream shares the container's network namespace: a second is generous. */
 const PROBE_TIMEOUT_MS = 1000
+/**
+ * readyz answers without any check, so each answer must not cost the app a connection: one probe
+ * serves every readiness request for this long (Cloud Run probes every few seconds at most).
+ */
+const PROBE_MAX_AGE_MS = 1000
 
 /**
  * Liveness and readiness. Liveness only says the process serves; readiness says a request would get
- * through: keys loaded, upstream accepting connections, no shutdown in progress.
+ * through: keys loaded, upstream accepting connections (as of at most a second ago), no shutdown in
+ * progress (at once).
  */
 export class Health {
   #draining = false
   readonly #options: HealthOptions
+  /** The latest upstream probe (under way or done) and when it started. */
+  #probe: { startedAt: number; reachable: Promise<boolean> } | undefined
 
   constructor(options: HealthOptions) {
     this.#options = options
@@ -39,10 +47,17 @@ export class Health {
     const reasons: string[] = []
     if (this.#draining) reasons.push('shutting down')
     if (!this.#options.iapDisabled && !this.#options.keysReady()) reasons.push('IAP keys not loaded')
-    if (!(await canConnect(this.#options.upstreamOrigin, PROBE_TIMEOUT_MS))) {
-      reasons.push('upstream not reachable')
-    }
+    if (!(await this.#upstreamReachable())) reasons.push('upstream not reachable')
     return { ready: reasons.length === 0, reasons, iap: this.#options.iapDisabled ? 'disabled' : 'verifying' }
+  }
+
+  /** A probe at most PROBE_MAX_AGE_MS old, joined while under way: one connection per second at most. */
+  #upstreamReachable(): Promise<boolean> {
+    const now = performance.now()
+    if (this.#probe === undefined || now - this.#probe.startedAt >= PROBE_MAX_AGE_MS) {
+      this.#probe = { startedAt: now, reachable: canConnect(this.#options.upstreamOrigin, PROBE_TIMEOUT_MS) }
+    }
+    return this.#probe.reachable
   }
 }
 

@@ -24,9 +24,10 @@ export interface VerifiedIdentity {
 }
 
 /**
- * Request headers that carry identity, client address or Google credentials. A client may send any of
- * them, in any case and with `_` for `-` (many frameworks fold `x_forwarded_email` into
- * `X-Forwarded-Email`), so every spelling is dropped and only values the gateway verified are set.
+ * Request headers that carry identity, a client address, Google credentials or a credential meant for a
+ * proxy. A client may send any of them, in any case and with `_` for `-` (many frameworks fold
+ * `x_forwarded_email` into `X-Forwarded-Email`), so every spelling is dropped and only values the gateway
+ * verified are set.
  */
 export function isGatewayOwnedHeader(name: string): boolean {
   const folded = name.toLowerCase().replaceAll('_', '-')
@@ -45,6 +46,10 @@ const OWNED_EXACT = new Set([
   'x-original-forwarded-for',
   // IAP's credential towards Cloud Run; meaningless to the app, and a token to keep out of its logs.
   'x-serverless-authorization',
+  // A credential for the proxy in front of the app (RFC 9110 11.7.2), where IAP's programmatic clients
+  // may put their Google OIDC token (https://cloud.google.com/iap/docs/authentication-howto). The app
+  // keeps Authorization (Flowise API keys); this one ends here.
+  'proxy-authorization',
 ])
 
 /** Headers that belong to one connection (RFC 9110 7.6.1), in either direction: never passed on. */
@@ -56,11 +61,19 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
+  // h2c's settings for the connection it asks to upgrade (RFC 7540 3.2.1); the gateway never upgrades.
+  'http2-settings',
 ])
+
+/**
+ * Request headers never copied from the client: this hop's own; `host`, which the gateway sets; and
+ * `expect`, met here (forward.ts sends 100 Continue once the request is admitted; undici refuses it).
+ */
+const SET_BY_THIS_HOP = new Set([...HOP_BY_HOP, 'host', 'expect'])
 
 /** For a WebSocket upgrade, also the handshake headers the upstream client writes itself. */
 const WEBSOCKET_OWN_HEADERS = new Set([
-  ...HOP_BY_HOP,
+  ...SET_BY_THIS_HOP,
   'sec-websocket-key',
   'sec-websocket-version',
   'sec-websocket-extensions',
@@ -68,22 +81,19 @@ const WEBSOCKET_OWN_HEADERS = new Set([
 ])
 
 /**
- * The headers the upstream receives: the client's, less hop-by-hop headers, every header the client's
- * `Connection` names and every gateway-owned spelling, plus the verified values. The verified values
- * are set last, so a client's `Connection: x-forwarded-email` cannot remove them.
+ * The headers the upstream receives: the verified values first, then the client's, less hop-by-hop
+ * headers, every header the client's `Connection` names and every gateway-owned spelling. First, so an
+ * app that keeps only its first N lines (Node before v22.23.2 / v24.18.1 did so silently) keeps the
+ * identity; and since the client's copies of those names are dropped, nothing the client writes, not even
+ * `Connection: x-forwarded-email`, can replace or remove them.
  */
 export function upstreamHeaders(
   incoming: IncomingHttpHeaders,
   facts: RequestFacts,
   hostHeader: string | undefined,
-  ownedByThisHop: ReadonlySet<string> = HOP_BY_HOP,
+  ownedByThisHop: ReadonlySet<string> = SET_BY_THIS_HOP,
 ): OutgoingHttpHeaders {
-  const listed = connectionTokens(incoming.connection)
   const headers: OutgoingHttpHeaders = {}
-  for (const name in incoming) {
-    if (ownedByThisHop.has(name) || listed.has(name) || isGatewayOwnedHeader(name)) continue
-    headers[name] = incoming[name]
-  }
   // Flowise (Express, trust proxy on) takes the left-most entry: make it the only one.
   headers['x-forwarded-for'] = facts.clientAddress
   headers['x-forwarded-proto'] = facts.proto
@@ -101,7 +111,22 @@ export function upstreamHeaders(
   if (facts.assertion !== undefined) headers['x-goog-iap-jwt-assertion'] = facts.assertion
   if (facts.upstreamToken !== undefined)
     headers['x-serverless-authorization'] = `Bearer ${facts.upstreamToken}`
+
+  const listed = connectionTokens(incoming.connection)
+  for (const name in incoming) {
+    if (ownedByThisHop.has(name) || listed.has(name) || isGatewayOwnedHeader(name)) continue
+    // A JavaScript object lists integer-like keys before all others, whatever the insertion order: a
+    // client header named `0` would be written ahead of the gateway's. No real header is named so.
+    if (isIndexLike(name)) continue
+    headers[name] = incoming[name]
+  }
   return headers
+}
+
+/** `0`, `1`, `42`: the property names a JavaScript object orders first (ECMA-262 OrdinaryOwnPropertyKeys). */
+function isIndexLike(name: string): boolean {
+  const first = name.charCodeAt(0)
+  return first >= 48 && first <= 57 && /^(?:0|[1-9]\d*)$/.test(name)
 }
 
 /**

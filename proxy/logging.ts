@@ -29,6 +29,7 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: {
         level: (label) => ({ severity: SEVERITY[label] }),
+        log: withoutQueryStrings,
       },
       redact: {
         paths: [
@@ -40,12 +41,36 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
           'headers.authorization',
           'headers.cookie',
           'headers["x-goog-iap-jwt-assertion"]',
+          // Node's parser errors carry the raw bytes it read (Fastify's client-error log wrote them).
+          'err.rawPacket',
+          'error.rawPacket',
         ],
         censor: '[redacted]',
       },
     },
     destination,
   )
+}
+
+/**
+ * Keys under which the libraries the gateway runs log a URL: @fastify/http-proxy writes the upstream
+ * WebSocket URL, the client's query string included, as `url` at debug ("proxy websocket"), and `target`
+ * on reconnects. Our own lines never carry a query; a library's get theirs cut off here.
+ */
+const URL_KEYS = ['url', 'target'] as const
+
+function withoutQueryStrings(object: Record<string, unknown>): Record<string, unknown> {
+  let cleaned: Record<string, unknown> | undefined
+  for (const key of URL_KEYS) {
+    const value = object[key]
+    if (typeof value !== 'string' && !(value instanceof URL)) continue
+    const text = String(value)
+    const queryAt = text.search(/[?#]/)
+    if (queryAt === -1) continue
+    cleaned ??= { ...object }
+    cleaned[key] = text.slice(0, queryAt)
+  }
+  return cleaned ?? object
 }
 
 const TRACE_CONTEXT = /^([0-9a-f]{32})(?:\/(\d+))?/i

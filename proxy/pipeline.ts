@@ -1,10 +1,13 @@
+import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { type ClientAddressProblem, resolveClientAddress } from './client-address.ts'
 import type { GatewayConfig } from './config.ts'
-import { DENIALS, type Denial } from './errors.ts'
+import { DENIALS, type Denial, type RefusalReason } from './errors.ts'
 import { HEALTH_PATH, type Health, READY_PATH } from './health.ts'
 import { assertionValues, type RequestFacts, type VerifiedIdentity } from './identity.ts'
+import { originAllowed } from './origin.ts'
+import { TARGET_PROBLEM, UNKNOWN_EXPECTATION } from './request-target.ts'
 import type { IdTokenSource } from './upstream-id-token.ts'
 
 /** Where stages 1 and 2 put a client: its address and whether the allowlist admits it, or why neither. */
@@ -25,16 +28,19 @@ declare module 'fastify' {
     /** The client address stage 1 determined, for the log. */
     clientAddress: string | null
     /** Set when a stage refused the request: the machine-readable reason for the log, never sent. */
-    denialReason: string | null
+    denialReason: RefusalReason | null
   }
 }
 
 /**
  * One request's path through the gateway, in order:
  *
+ *   request target                  reduced to origin form before routing      400 (501 OPTIONS *)
+ *   Expect other than 100-continue  (RFC 9110 10.1.1)                          417
  *   reserved paths (/_gateway/...)  exact match, answered here, never proxied
  *   1. client address               socket peer + TRUST_PROXY_HOPS            403
  *   2. allowlist                    ALLOWED_CIDRS                              403
+ *      WebSocket origin             own host or ALLOWED_ORIGINS (upgrades)     403
  *   3. IAP assertion                x-goog-iap-jwt-assertion                   401 (403 identity, 503 no keys)
  *   4. upstream credential          ID token for a private upstream (optional)  503
  *   5. facts for the upstream       client address, proto, host, identity      (headers set in identity.ts)
@@ -52,6 +58,7 @@ export interface PipelineStages {
 
 export function createPipeline(config: GatewayConfig, { health, verifier, idTokens }: PipelineStages) {
   const { allowlist, trustProxyHops } = config
+  const allowedOrigins = new Set(config.allowedOrigins)
 
   function judge(socketPeer: string | undefined, forwardedFor: string | undefined): Placement {
     const address = resolveClientAddress(socketPeer, forwardedFor, trustProxyHops)
@@ -77,7 +84,18 @@ export function createPipeline(config: GatewayConfig, { health, verifier, idToke
   }
 
   return async function gatewayPipeline(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const rawUrl = request.url // Fastify's getter for the raw, undecoded request target
+    // A target that could not be reduced to origin form (request-target.ts) is nobody's path.
+    const targetProblem = request.raw[TARGET_PROBLEM]
+    if (targetProblem === 'asterisk_form') {
+      return deny(request, reply, DENIALS.notImplemented, 'request_unsupported:asterisk_form')
+    }
+    if (targetProblem !== undefined) {
+      return deny(request, reply, DENIALS.badRequest, `request_invalid:${targetProblem}`)
+    }
+    if (request.raw[UNKNOWN_EXPECTATION] === true) {
+      return deny(request, reply, DENIALS.expectationFailed, 'request_invalid:expect')
+    }
+    const rawUrl = request.url // Fastify's getter for the raw, undecoded target, in origin form
     // Exact, undecoded prefix: `//_gateway/`, `/%5Fgateway/` or `/_GATEWAY/` are ordinary requests below.
     if (rawUrl.startsWith('/_gateway/')) return serveReserved(rawUrl, request, reply, health)
 
@@ -85,6 +103,11 @@ export function createPipeline(config: GatewayConfig, { health, verifier, idToke
     if ('problem' in placed) return deny(request, reply, DENIALS.forbidden, placed.problem)
     request.clientAddress = placed.address
     if (!placed.allowed) return deny(request, reply, DENIALS.forbidden, 'network_not_allowed')
+    // Node marks a request that took its 'upgrade' path: a WebSocket handshake (server.ts).
+    const upgrade = (request.raw as { upgrade?: boolean }).upgrade === true
+    if (upgrade && !originAllowed(request.headers.origin, request.headers.host, allowedOrigins)) {
+      return deny(request, reply, DENIALS.forbidden, 'websocket_origin_not_allowed')
+    }
 
     let identity: VerifiedIdentity | undefined
     let assertion: string | undefined
@@ -155,12 +178,26 @@ export function deny(
   request: FastifyRequest,
   reply: FastifyReply,
   denial: Denial,
-  reason: string,
+  reason: RefusalReason,
 ): FastifyReply {
   request.denialReason = reason
+  // A body still on its way would be read to its end to keep the connection (Node drains it), however
+  // slowly it trickles: close the connection instead, which stops the reading.
+  if (bodyPending(request.raw)) reply.header('connection', 'close')
   return reply
     .code(denial.status)
     .header('cache-control', 'no-store')
     .header('content-type', 'application/json; charset=utf-8')
     .send(`{"error":"${denial.message}","requestId":"${request.id}"}`)
+}
+
+/**
+ * Whether the request has a body that has not fully arrived. `complete` alone is not enough: a
+ * request without a body is complete only after the 'request' event, in which a synchronous refusal
+ * is already written.
+ */
+export function bodyPending(raw: IncomingMessage): boolean {
+  if (raw.complete) return false
+  const length = raw.headers['content-length']
+  return (length !== undefined && length !== '0') || raw.headers['transfer-encoding'] !== undefined
 }

@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto'
-import { type IncomingHttpHeaders, STATUS_CODES } from 'node:http'
+import {
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http'
 import httpProxy from '@fastify/http-proxy'
 import Fastify, {
   type FastifyBaseLogger,
@@ -8,13 +14,14 @@ import Fastify, {
   LogController,
 } from 'fastify'
 import type { ClientOptions } from 'ws'
-import { logAdmittedUpgrade, logResponse } from './access-log.ts'
+import { logResponse, upgradeLog } from './access-log.ts'
+import { clientErrorHandler } from './client-error.ts'
 import type { GatewayConfig } from './config.ts'
-import { createForwarder } from './forward.ts'
+import { createForwarder, EXPECTS_CONTINUE } from './forward.ts'
 import { Health } from './health.ts'
-import { upstreamWebSocketHeaders } from './identity.ts'
 import type { Logger } from './logging.ts'
 import { type AssertionVerifier, createPipeline, deny } from './pipeline.ts'
+import { toOriginForm, UNKNOWN_EXPECTATION } from './request-target.ts'
 import { createIdTokenSource } from './upstream-id-token.ts'
 
 export interface GatewayDependencies {
@@ -49,12 +56,32 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
     // Never take a request id from the client: it is echoed in bodies and logs.
     requestIdHeader: false,
     trustProxy: false,
+    // Before routing: the router, the path rules, the upstream and the log see origin form only.
+    rewriteUrl: toOriginForm,
+    // Fastify's own would log the raw bytes of a malformed request, credentials included.
+    clientErrorHandler,
+    // Only a WebSocket handshake takes Node's 'upgrade' path to the proxy; any other Upgrade (h2c, the
+    // classic smuggling probe) is a plain request, forwarded without its upgrade headers (RFC 9110 7.8
+    // lets a server ignore an upgrade it does not offer).
+    http: { shouldUpgradeCallback: isWebSocketUpgrade },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+  })
+  // With a 'checkContinue' listener Node no longer answers `Expect: 100-continue` itself, before any
+  // check: the request goes through the pipeline like any other, and the forwarder invites the body
+  // only once it is admitted (a refusal never does).
+  app.server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    request[EXPECTS_CONTINUE] = true
+    app.server.emit('request', request, response)
+  })
+  app.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    request[UNKNOWN_EXPECTATION] = true
+    app.server.emit('request', request, response)
   })
   app.decorateRequest('gateway', null)
   app.decorateRequest('denialReason', null)
   app.decorateRequest('clientAddress', null)
+  app.decorateRequest('upstreamHeaders', null)
   const { idTokenAudience } = config.upstream
   const stages = {
     health,
@@ -62,10 +89,11 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
     idTokens: idTokenAudience === undefined ? undefined : createIdTokenSource(idTokenAudience, logger),
   }
   app.addHook('onRequest', createPipeline(config, stages))
-  if (config.accessLog) app.addHook('onRequest', logAdmittedUpgrade(config))
   // Plain HTTP is forwarded from here; only WebSocket upgrades go on to @fastify/http-proxy's route.
   const forwarder = createForwarder(config)
   app.addHook('onRequest', forwarder.hook)
+  const upgrades = upgradeLog(config)
+  app.addHook('onRequest', upgrades.hook)
   app.addHook('onClose', forwarder.close)
   app.addHook('onResponse', logResponse(config))
   // An error no stage expected gets the same generic body as any refusal (Fastify's default would echo
@@ -83,7 +111,6 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
     )
   })
 
-  const { hostHeader } = config.upstream
   await app.register(httpProxy, {
     upstream: config.upstream.origin,
     rewritePrefix: config.upstream.basePath,
@@ -100,17 +127,28 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
       },
     },
     // The plugin calls wsClientOptions.rewriteRequestHeaders(headers, request) (index.js); its types omit it.
+    // ws calls it once it has validated the handshake, just before it answers 101: the access log's cue.
+    wsServerOptions: { verifyClient: upgrades.verifyClient },
     wsClientOptions: {
-      rewriteRequestHeaders: (_headers: IncomingHttpHeaders, request: FastifyRequest) =>
-        upstreamWebSocketHeaders(request.headers, admitted(request), hostHeader),
+      rewriteRequestHeaders: (_headers: IncomingHttpHeaders, request: FastifyRequest) => admitted(request),
     } as ClientOptions,
   })
   return { app, health }
 }
 
-/** Reaching the proxy without the pipeline's facts would be a bug: refuse rather than forward unchecked. */
-function admitted(request: FastifyRequest) {
-  /* c8 ignore next -- defensive: every request that gets here passed the pipeline, which set the facts */
-  if (request.gateway === null) throw new Error('request reached the proxy without passing the pipeline')
-  return request.gateway
+/**
+ * The upstream headers the forwarder's hook built for an admitted upgrade. Reaching the proxy without
+ * them would be a bug: refuse rather than forward unchecked.
+ */
+function admitted(request: FastifyRequest): OutgoingHttpHeaders {
+  /* c8 ignore next 3 -- defensive: every upgrade that gets here passed the pipeline and the forwarder */
+  if (request.gateway === null || request.upstreamHeaders === null) {
+    throw new Error('request reached the proxy without passing the pipeline')
+  }
+  return request.upstreamHeaders
+}
+
+/** RFC 6455 4.1: a GET whose Upgrade is `websocket` (ws refuses anything else on that path). */
+function isWebSocketUpgrade(request: IncomingMessage): boolean {
+  return request.method === 'GET' && request.headers.upgrade?.toLowerCase() === 'websocket'
 }

@@ -1,6 +1,9 @@
 import t from 'tap'
 import {
+  DEFAULT_CLIENT_BODY_TIMEOUT_MS,
   DEFAULT_IAP_KEYS_URL,
+  DEFAULT_UPSTREAM_MAX_HEADER_BYTES,
+  DEFAULT_UPSTREAM_MAX_HEADER_COUNT,
   DEFAULT_UPSTREAM_TIMEOUT_MS,
   describeConfig,
   loadConfig,
@@ -28,9 +31,15 @@ t.test('defaults', async (t) => {
   t.equal(config.upstream.hostHeader, undefined, 'a plain-HTTP sidecar sees the client Host')
   t.equal(config.trustProxyHops, 0)
   t.equal(config.upstreamTimeoutMs, DEFAULT_UPSTREAM_TIMEOUT_MS)
+  t.equal(config.clientBodyTimeoutMs, DEFAULT_CLIENT_BODY_TIMEOUT_MS)
+  t.same(config.allowedOrigins, [])
   t.equal(config.shutdownGraceMs, 8000)
   t.equal(config.logLevel, 'info')
   t.equal(config.accessLog, true)
+  t.same(config.upstream.headerLimits, {
+    count: DEFAULT_UPSTREAM_MAX_HEADER_COUNT,
+    bytes: DEFAULT_UPSTREAM_MAX_HEADER_BYTES,
+  })
   t.same(config.iap, {
     disabled: false,
     audiences: [AUDIENCE],
@@ -59,7 +68,13 @@ t.test('every setting read', async (t) => {
     ALLOWED_DOMAINS: 'example.org',
     GOOGLE_CLOUD_PROJECT: 'my-project',
     IAP_TOKEN_CACHE_SIZE: '0',
+    UPSTREAM_MAX_HEADER_COUNT: '50',
+    UPSTREAM_MAX_HEADER_BYTES: '8192',
+    CLIENT_BODY_TIMEOUT_MS: '1500',
+    ALLOWED_ORIGINS: 'https://Console.Example.com, http://localhost:5173/, https://a.example:443',
   })
+  t.same(config.allowedOrigins, ['https://console.example.com', 'http://localhost:5173', 'https://a.example'])
+  t.equal(config.clientBodyTimeoutMs, 1500)
   t.equal(config.iap.tokenCacheSize, 0)
   t.equal(config.port, 9000)
   t.equal(config.host, '::')
@@ -69,6 +84,7 @@ t.test('every setting read', async (t) => {
     tls: true,
     hostHeader: 'app.internal',
     idTokenAudience: undefined,
+    headerLimits: { count: 50, bytes: 8192 },
   })
   t.same(config.allowlist.entries, ['10.0.0.0/8', '::1'])
   t.equal(config.trustProxyHops, 2)
@@ -104,6 +120,8 @@ t.test('every problem is reported at once, naming the variable and the entry', a
     ALLOWED_DOMAINS: 'bad_domain',
     UPSTREAM_HOST_HEADER: 'a b',
     UPSTREAM_ID_TOKEN_AUDIENCE: 'not a url',
+    UPSTREAM_MAX_HEADER_COUNT: '0',
+    ALLOWED_ORIGINS: 'https://ok.example,null,https://a.example/path,ftp://x,https://u:p@b.example',
   })
   t.equal(code, 'GW_ERR_CONFIG')
   t.equal(message.split('\n').length, 1, 'one line')
@@ -120,9 +138,15 @@ t.test('every problem is reported at once, naming the variable and the entry', a
     'ALLOWED_DOMAINS[0] (bad_domain): not a domain name',
     'UPSTREAM_HOST_HEADER (a b): not a host[:port]',
     'UPSTREAM_ID_TOKEN_AUDIENCE (not a url): not a URL',
+    'UPSTREAM_MAX_HEADER_COUNT (0): not an integer between 1 and 1000',
+    'ALLOWED_ORIGINS[1] (null): not an http(s) origin (scheme://host[:port])',
+    'ALLOWED_ORIGINS[2] (https://a.example/path): not an http(s) origin',
+    'ALLOWED_ORIGINS[3] (ftp://x): not an http(s) origin',
+    'ALLOWED_ORIGINS[4] (https://b.example): not an http(s) origin',
   ]) {
     t.match(message, expected)
   }
+  t.notMatch(message, 'u:p@', 'no credentials echoed')
 })
 
 t.test('required settings', async (t) => {

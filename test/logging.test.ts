@@ -1,5 +1,5 @@
 import t from 'tap'
-import { traceFields } from '../proxy/logging.ts'
+import { createLogger, traceFields } from '../proxy/logging.ts'
 import { rawRequest, spawnGateway } from './helpers/gateway.ts'
 import { startUpstream } from './helpers/upstream.ts'
 
@@ -98,4 +98,18 @@ t.test('trace fields from traceparent, and none without a project', async (t) =>
   t.equal(traceFields(undefined, '0af7651916cd43dd8448eb211c80319c/1', undefined), undefined)
   t.equal(traceFields('p', 'garbage', 'garbage'), undefined)
   t.equal(traceFields('p', undefined, undefined), undefined)
+})
+
+t.test('a library’s URL fields lose their query strings, whatever their type', async (t) => {
+  const lines: Record<string, unknown>[] = []
+  const logger = createLogger('trace', { write: (line: string) => lines.push(JSON.parse(line)) })
+  logger.debug({ url: 'ws://127.0.0.1:3000/ws?token=sekrit' }, 'proxy websocket')
+  logger.warn({ target: new URL('ws://127.0.0.1:3000/ws?token=sekrit#frag') }, 'proxy ws reconnect')
+  logger.info({ url: 'https://www.gstatic.com/iap/verify/public_key', kids: ['a'] }, 'IAP key set loaded')
+  t.same(
+    lines.map((line) => line.url ?? line.target),
+    ['ws://127.0.0.1:3000/ws', 'ws://127.0.0.1:3000/ws', 'https://www.gstatic.com/iap/verify/public_key'],
+  )
+  t.same(lines[2]?.kids, ['a'], 'the rest of the line as it was')
+  t.notMatch(JSON.stringify(lines), 'sekrit')
 })

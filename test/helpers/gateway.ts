@@ -1,13 +1,24 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import type { AddressInfo } from 'node:net'
-import { connect } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
+import type { Test } from 'tap'
 import { loadConfig } from '../../proxy/config.ts'
 import type { Health } from '../../proxy/health.ts'
+import { createIapVerifier } from '../../proxy/iap/verify.ts'
 import { createLogger } from '../../proxy/logging.ts'
 import type { AssertionVerifier } from '../../proxy/pipeline.ts'
 import { createGateway } from '../../proxy/server.ts'
+import {
+  type ClaimOptions,
+  createSigningKey,
+  signAssertion,
+  startKeyServer,
+  TEST_AUDIENCE,
+  until,
+} from './iap.ts'
+import { startUpstream, type Upstream } from './upstream.ts'
 
 export const MAIN = fileURLToPath(new URL('../../proxy/main.ts', import.meta.url))
 
@@ -60,7 +71,43 @@ export interface GatewayProcess {
   readonly stop: () => Promise<void>
 }
 
-/** The gateway as a real process (`node proxy/main.ts`), resolved once it logs that it listens. */
+export interface VerifyingGateway extends RunningGateway {
+  /** A valid assertion for the test audience, signed by a key the gateway trusts. */
+  assertion(claims?: ClaimOptions): string
+}
+
+/**
+ * The gateway in this process with the real IAP verifier against a real key server (as main.ts wires
+ * them), resolved once the keys have loaded. `close()` stops all three.
+ */
+export async function startVerifyingGateway(env: Record<string, string>): Promise<VerifyingGateway> {
+  const key = createSigningKey()
+  const keyServer = await startKeyServer({ keys: [key] })
+  const verifier = createIapVerifier({
+    audiences: [TEST_AUDIENCE],
+    keysUrl: keyServer.url,
+    allowedEmails: [],
+    allowedDomains: [],
+    log: createLogger('silent'),
+  })
+  verifier.start()
+  const gateway = await startGateway({ IAP_AUDIENCE: TEST_AUDIENCE, ...env }, verifier)
+  await until(() => verifier.keysReady, 'keys loaded')
+  return {
+    ...gateway,
+    assertion: (claims) => signAssertion(key, claims),
+    close: async () => {
+      verifier.close()
+      await gateway.close()
+      await keyServer.close()
+    },
+  }
+}
+
+/**
+ * The gateway as a real process (`node proxy/main.ts`), resolved once it logs that it listens or, when
+ * `env.PORT` names a port (a LOG_LEVEL above info never logs that line), once healthz answers there.
+ */
 export function spawnGateway(env: Record<string, string>, args: string[] = []): Promise<GatewayProcess> {
   const child = spawn(process.execPath, [MAIN, ...args], {
     env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', ...env },
@@ -71,6 +118,22 @@ export function spawnGateway(env: Record<string, string>, args: string[] = []): 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   )
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+    await exited
+    clearTimeout(timer)
+  }
+  const running = (port: number): GatewayProcess => ({
+    child,
+    url: `http://127.0.0.1:${port}`,
+    port,
+    stdout,
+    stderr,
+    exited,
+    stop,
+  })
   return new Promise((resolve, reject) => {
     let buffered = ''
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -82,15 +145,7 @@ export function spawnGateway(env: Record<string, string>, args: string[] = []): 
         const entry = safeJson(line)
         const address = entry?.address as { port?: number } | undefined
         if (entry?.message === 'gateway listening' && address?.port !== undefined) {
-          const port = address.port
-          const stop = async () => {
-            if (child.exitCode !== null || child.signalCode !== null) return
-            child.kill('SIGTERM')
-            const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
-            await exited
-            clearTimeout(timer)
-          }
-          resolve({ child, url: `http://127.0.0.1:${port}`, port, stdout, stderr, exited, stop })
+          resolve(running(address.port))
         }
       }
     })
@@ -98,6 +153,19 @@ export function spawnGateway(env: Record<string, string>, args: string[] = []): 
     exited.then(({ code, signal }) =>
       reject(new Error(`gateway exited before listening (${code ?? signal}): ${stderr.join('')}`)),
     )
+    const port = Number(env.PORT ?? 0)
+    if (port !== 0) {
+      void (async () => {
+        while (child.exitCode === null) {
+          const ok = await fetch(`http://127.0.0.1:${port}/_gateway/healthz`).then(
+            (response) => response.ok,
+            () => false,
+          )
+          if (ok) return resolve(running(port))
+          await new Promise((done) => setTimeout(done, 25))
+        }
+      })()
+    }
   })
 }
 
@@ -142,4 +210,105 @@ export function rawRequest(port: number, text: string, host = '127.0.0.1'): Prom
     socket.on('error', reject)
     socket.write(text.replaceAll('\n', '\r\n'))
   })
+}
+
+export interface RawConnection {
+  readonly socket: Socket
+  /** Everything received so far, as text. */
+  readonly received: () => string
+  /** Resolves once what was received matches, rejects after `timeoutMs` naming what it waited for. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>
+  /** Resolves when the server has closed the connection (or it broke), with the time that took. */
+  readonly closed: Promise<number>
+  /** Writes exactly these bytes (join header lines with \r\n yourself). */
+  write(data: string | Buffer): void
+}
+
+/** A client on a raw socket that writes what it is told, when it is told: for exchanges in steps. */
+export function openRaw(port: number, host = '127.0.0.1'): RawConnection {
+  const socket = connect({ port, host })
+  const openedAt = Date.now()
+  let text = ''
+  const listeners = new Set<() => void>()
+  socket.setEncoding('utf8').on('data', (chunk: string) => {
+    text += chunk
+    for (const listener of listeners) listener()
+  })
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - openedAt)))
+  socket.on('error', () => {}) // a reset is a close here; `closed` reports it
+  return {
+    socket,
+    received: () => text,
+    write: (data) => void socket.write(data),
+    closed,
+    waitFor(pattern, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (!pattern.test(text)) return
+          clearTimeout(timer)
+          listeners.delete(check)
+          resolve(text)
+        }
+        const timer = setTimeout(() => {
+          listeners.delete(check)
+          reject(
+            new Error(`timed out waiting for ${pattern} (received ${JSON.stringify(text.slice(0, 200))})`),
+          )
+        }, timeoutMs)
+        listeners.add(check)
+        check()
+      })
+    },
+  }
+}
+
+/** The gateway (from 127.0.0.1, IAP off) in front of a fresh upstream; both closed when `t` ends. */
+export async function gatewayInFront(
+  t: Test,
+  env: Record<string, string> = {},
+  /** a path for UPSTREAM_URL, such as `/base` */
+  basePath = '',
+): Promise<{ upstream: Upstream; gateway: RunningGateway }> {
+  const upstream = await startUpstream()
+  const gateway = await startGateway({
+    UPSTREAM_URL: upstream.url + basePath,
+    ALLOWED_CIDRS: '127.0.0.1',
+    IAP_DISABLED: 'true',
+    ...env,
+  })
+  t.teardown(async () => {
+    await gateway.close()
+    await upstream.close()
+  })
+  return { upstream, gateway }
+}
+
+/** The same with the real IAP verifier (startVerifyingGateway); `keepHeaderLines` as in startUpstream. */
+export async function verifyingGatewayInFront(
+  t: Test,
+  env: Record<string, string> = {},
+  keepHeaderLines?: number,
+): Promise<{ upstream: Upstream; gateway: VerifyingGateway }> {
+  const upstream = await startUpstream('127.0.0.1', keepHeaderLines)
+  const gateway = await startVerifyingGateway({
+    UPSTREAM_URL: upstream.url,
+    ALLOWED_CIDRS: '127.0.0.1',
+    ...env,
+  })
+  t.teardown(async () => {
+    await gateway.close()
+    await upstream.close()
+  })
+  return { upstream, gateway }
+}
+
+/** A request head ready for a raw socket: the lines joined with CRLF, then the empty line. */
+export const httpHead = (lines: readonly string[]): string => `${lines.join('\r\n')}\r\n\r\n`
+
+/** How long the server took to close the connection, or Infinity when it had not after `limitMs`. */
+export function closedWithin(connection: RawConnection, limitMs: number): Promise<number> {
+  return Promise.race([
+    connection.closed,
+    new Promise<number>((resolve) => setTimeout(() => resolve(Number.POSITIVE_INFINITY), limitMs).unref()),
+  ])
 }

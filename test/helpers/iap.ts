@@ -4,7 +4,7 @@
 // (node:crypto, ES256 with r||s signatures); the e2e suite, the emulator and the benchmarks share it.
 import { createHmac, generateKeyPairSync, sign } from 'node:crypto'
 import { once } from 'node:events'
-import { createServer, type Server } from 'node:http'
+import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createSigningKey, IAP_ISSUER, publicKeySet, type SigningKey, signJwt } from '../../dev/iap-signer.ts'
 
@@ -13,7 +13,23 @@ export { createSigningKey, IAP_ISSUER, publicKeySet, type SigningKey, signJwt }
 export const TEST_AUDIENCE = '/projects/123456789012/global/backendServices/9876543210'
 
 /** What the key server answers: the key set, or one of the ways a key server goes wrong. */
-export type KeyServerMode = 'keys' | 'garbage' | 'not-json-object' | 'empty-set' | 'error-500' | 'reset'
+export type KeyServerMode =
+  | 'keys'
+  | 'garbage'
+  | 'not-json-object'
+  | 'empty-set'
+  | 'error-500'
+  | 'reset'
+  /** a 50 MB JSON object, streamed as fast as the client reads it (chunked, no Content-Length) */
+  | 'huge'
+
+/** What the key server managed to send in 'huge' mode before the client stopped reading. */
+export interface HugeBodyProgress {
+  bytesSent: number
+  finished: boolean
+  /** resolves when the response has finished or its connection closed */
+  done: Promise<void>
+}
 
 export interface KeyServer {
   readonly url: string
@@ -25,6 +41,8 @@ export interface KeyServer {
   /** null sends no Cache-Control header */
   setCacheControl(value: string | null): void
   setMode(mode: KeyServerMode): void
+  /** the last 'huge' answer's progress, once one has begun */
+  readonly huge: HugeBodyProgress | undefined
   /** resolves once `count` requests have been served in total */
   waitForRequests(count: number): Promise<void>
   /** stop listening (connections refused) while keeping the port for up() */
@@ -55,8 +73,34 @@ export async function startKeyServer(
     if (mode === 'garbage') return void response.end('<html>\u0000 not json')
     if (mode === 'not-json-object') return void response.end('["a","b"]')
     if (mode === 'empty-set') return void response.end('{}')
+    if (mode === 'huge') return void streamHuge(response)
     response.end(JSON.stringify(body))
   })
+  let huge: HugeBodyProgress | undefined
+
+  function streamHuge(response: ServerResponse): void {
+    const total = 50 * 1024 * 1024
+    const chunk = Buffer.alloc(64 * 1024, 'x')
+    let resolveDone: () => void = () => {}
+    const progress: HugeBodyProgress = {
+      bytesSent: 0,
+      finished: false,
+      done: new Promise((resolve) => (resolveDone = resolve)),
+    }
+    huge = progress
+    response.once('close', resolveDone)
+    response.write('{"padding":"')
+    const pump = () => {
+      while (progress.bytesSent < total && !response.destroyed) {
+        progress.bytesSent += chunk.length
+        if (!response.write(chunk)) return void response.once('drain', pump)
+      }
+      if (response.destroyed) return
+      progress.finished = true
+      response.end('"}')
+    }
+    pump()
+  }
   server.keepAliveTimeout = 1 // each fetch a new connection, so down() means refused at once
 
   server.listen(0, '127.0.0.1')
@@ -76,6 +120,9 @@ export async function startKeyServer(
     url: `http://127.0.0.1:${port}/iap/verify/public_key`,
     get requests() {
       return requests
+    },
+    get huge() {
+      return huge
     },
     setKeys(...keys) {
       body = Object.assign({}, ...keys.map(publicKeySet))

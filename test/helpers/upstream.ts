@@ -26,6 +26,8 @@ export interface Upstream {
   readonly seen: SeenRequest[]
   /** Headers of every WebSocket handshake the upstream accepted. */
   readonly wsHandshakes: IncomingHttpHeaders[]
+  /** The request target of every WebSocket handshake the upstream accepted, in the same order. */
+  readonly wsUrls: string[]
   close(): Promise<void>
 }
 
@@ -37,9 +39,19 @@ export interface Upstream {
  * - `/redirect`: 302 to `/landing` on the same host;
  * - WebSocket on any path: echoes every message, and sends the handshake headers first.
  */
-export async function startUpstream(host = '127.0.0.1'): Promise<Upstream> {
+export async function startUpstream(
+  host = '127.0.0.1',
+  /**
+   * Models an app that keeps only its first N header lines and silently drops the rest, as Node's http
+   * server did with `server.maxHeadersCount` until v22.23.2 / v24.18.1 (lib/_http_common.js
+   * parserOnHeaders: "Once we exceeded headers limit - stop collecting them"); nodejs/node@821688aaa0
+   * (CVE-2026-58044) made that a 431, see oven-sh/bun#42532. The echo and `seen` show the kept lines.
+   */
+  keepHeaderLines?: number,
+): Promise<Upstream> {
   const seen: SeenRequest[] = []
   const wsHandshakes: IncomingHttpHeaders[] = []
+  const wsUrls: string[] = []
   const server: Server = createServer((req, res) => {
     // A client that gives up (a gateway timeout, say) aborts the request; that is not a test failure.
     answer(req, res).catch(() => res.destroy())
@@ -70,11 +82,13 @@ export async function startUpstream(host = '127.0.0.1'): Promise<Upstream> {
       hash.update(chunk as Buffer)
       bodyBytes += (chunk as Buffer).length
     }
+    const rawHeaders =
+      keepHeaderLines === undefined ? req.rawHeaders : req.rawHeaders.slice(0, 2 * keepHeaderLines)
     const entry: SeenRequest = {
       method: req.method ?? '',
       url: req.url ?? '',
-      headers: req.headers,
-      rawHeaders: req.rawHeaders,
+      headers: keepHeaderLines === undefined ? req.headers : headersOf(rawHeaders),
+      rawHeaders,
       bodyBytes,
       bodySha256: hash.digest('hex'),
     }
@@ -84,6 +98,7 @@ export async function startUpstream(host = '127.0.0.1'): Promise<Upstream> {
   const wss = new WebSocketServer({ server })
   wss.on('connection', (socket, req) => {
     wsHandshakes.push(req.headers)
+    wsUrls.push(req.url ?? '')
     socket.send(JSON.stringify({ handshake: req.headers, url: req.url }))
     socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }))
   })
@@ -95,6 +110,7 @@ export async function startUpstream(host = '127.0.0.1'): Promise<Upstream> {
     port,
     seen,
     wsHandshakes,
+    wsUrls,
     close: async () => {
       for (const client of wss.clients) client.terminate()
       wss.close()
@@ -102,6 +118,17 @@ export async function startUpstream(host = '127.0.0.1'): Promise<Upstream> {
       await new Promise<void>((resolve) => server.close(() => resolve()))
     },
   }
+}
+
+/** Header lines as Node's `req.headers` shows them: names in lower case, repeated values joined. */
+function headersOf(rawHeaders: string[]): IncomingHttpHeaders {
+  const headers: Record<string, string> = {}
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = (rawHeaders[i] as string).toLowerCase()
+    const value = rawHeaders[i + 1] as string
+    headers[name] = name in headers ? `${headers[name]}, ${value}` : value
+  }
+  return headers
 }
 
 /** A port that nothing listens on (bound, then released). */

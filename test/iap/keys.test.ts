@@ -130,13 +130,10 @@ t.test('a key server that never served a good set leaves the verifier not ready'
   t.equal(keys.ready, false)
   t.equal(keys.get('a'), undefined)
   t.ok(log.lines.some((l) => l.level === 'error' && l.msg === 'IAP key set fetch failed; no key set yet'))
-  t.same(
-    log.lines
-      .filter((l) => l.msg.startsWith('IAP key set entry skipped'))
-      .map((l) => l.obj)
-      .slice(0, 3),
-    [{ kid: 'a' }, { kid: 'b' }, { kid: 'rsa' }],
-  )
+  t.same(log.lines.find((l) => l.msg.startsWith('IAP key set entries skipped'))?.obj, {
+    skipped: 3,
+    kids: ['a', 'b', 'rsa'],
+  })
   // an oversized body is refused before parsing
   server.setBody({ big: 'x'.repeat(300 * 1024) })
   const before = log.lines.length
