@@ -104,9 +104,8 @@ export function createPipeline(config: GatewayConfig, { health, verifier, idToke
     if ('problem' in placed) return deny(request, reply, DENIALS.forbidden, placed.problem)
     request.clientAddress = placed.address
     if (!placed.allowed) return deny(request, reply, DENIALS.forbidden, 'network_not_allowed')
-    // Node marks a request that took its 'upgrade' path: a WebSocket handshake (server.ts).
-    const upgrade = tookUpgradePath(request.raw)
-    if (upgrade && !originAllowed(request.headers.origin, request.headers.host, allowedOrigins)) {
+    const proto = forwardedProto(request.headers['x-forwarded-proto'], trustProxyHops)
+    if (tookUpgradePath(request.raw) && !originAllowed(request.headers, proto, allowedOrigins)) {
       return deny(request, reply, DENIALS.forbidden, 'websocket_origin_not_allowed')
     }
 
@@ -131,7 +130,7 @@ export function createPipeline(config: GatewayConfig, { health, verifier, idToke
 
     request.gateway = {
       clientAddress: request.clientAddress,
-      proto: forwardedProto(request.headers['x-forwarded-proto'], trustProxyHops),
+      proto,
       host: request.headers.host,
       identity,
       assertion,
