@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Pool } from 'undici'
 import type { GatewayConfig } from './config.ts'
 import { DENIALS, type Denial } from './errors.ts'
-import { headerExcess } from './header-limits.ts'
+import { headerExcess, plainFraming, webSocketFraming } from './header-limits.ts'
 import { downstreamHeaders, upstreamHeaders, upstreamWebSocketHeaders } from './identity.ts'
 import { deny, mustClose, refuse } from './refusal.ts'
 import { tookUpgradePath } from './upgrade.ts'
@@ -52,6 +52,7 @@ export interface Forwarder {
 export function createForwarder(config: GatewayConfig): Forwarder {
   const { origin, basePath, hostHeader, headerLimits } = config.upstream
   const { clientBodyTimeoutMs } = config
+  const upstreamHost = new URL(origin).host
   const pool = new Pool(origin, {
     connections: 128,
     pipelining: 1,
@@ -73,7 +74,13 @@ export function createForwarder(config: GatewayConfig): Forwarder {
     const upgrade = tookUpgradePath(request.raw)
     const headers = (upgrade ? upstreamWebSocketHeaders : upstreamHeaders)(request.headers, facts, hostHeader)
     const path = basePath + request.url
-    const excess = headerExcess(path, headers, headerLimits)
+    const hasBody =
+      request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined
+    // The lines the HTTP client writes itself (undici for plain HTTP, ws for upgrades) count too.
+    const framing = upgrade
+      ? webSocketFraming(request.headers, headers, upstreamHost)
+      : plainFraming(headers, hasBody, upstreamHost)
+    const excess = headerExcess(path, headers, framing, headerLimits)
     if (excess !== undefined) {
       deny(request, reply, DENIALS.headersTooLarge, `upstream_headers_too_large:${excess}`)
       return
@@ -94,8 +101,6 @@ export function createForwarder(config: GatewayConfig): Forwarder {
     res.once('close', () => {
       if (!res.writableFinished) cancel.emit('abort')
     })
-    const hasBody =
-      request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined
     if (hasBody) limitBodyIdle(request, res, cancel, clientBodyTimeoutMs)
     // Admitted: now the client may send its body (the upstream never sees the Expect, identity.ts).
     if (request.raw[EXPECTS_CONTINUE] === true) res.writeContinue()
