@@ -1,6 +1,8 @@
 // Dockerfile.proxy built by a real builder and run as Cloud Run runs it: the image's own user, PORT
 // injected, the environment the deploy renders. The gateway must answer its health path, refuse an
-// unsigned request, pass a signed one on, and drain on SIGTERM, as uid 1000 on files it cannot change.
+// unsigned request, pass a signed one on, and drain on SIGTERM, as uid 1000 on files it cannot change,
+// with no package manager left from the base (npm, npx, corepack and yarn 1: the real base has all four,
+// and the stand-in models them).
 import { readFileSync } from 'node:fs'
 import t, { type Test } from 'tap'
 import { REPO_ROOT } from '../../dev/images/build.ts'
@@ -87,14 +89,25 @@ if (podmanOrSkip()) {
     t.match(container.logs(), /drained; exiting/)
   })
 
-  t.test('the process can change none of its files; npm is gone; no dev dependency', async (t) => {
+  t.test('the process can change none of its files; no package manager; no dev dependency', async (t) => {
     const { container } = await startGateway(t)
     const write = await container.exec(['sh', '-c', 'touch /app/dist/proxy/main.js /app/x 2>&1; echo $?'])
     t.match(write.output, /Permission denied/, 'the application files are not writable by uid 1000')
     const owners = await container.exec(['sh', '-c', 'find /app ! -user 0 | head -5'])
     t.equal(owners.output.trim(), '', 'every file under /app is root-owned')
-    const npm = await container.exec(['sh', '-c', 'command -v npm npx corepack; true'])
-    t.equal(npm.output.trim(), '', 'no npm, npx or corepack at run time')
+    // one name per `command -v`: dash's looks at its first operand only, so a list hid all but npm
+    const managers = await container.exec([
+      'sh',
+      '-c',
+      'for tool in npm npx corepack yarn yarnpkg; do command -v "$tool"; done; true',
+    ])
+    t.equal(managers.output.trim(), '', 'no npm, npx, corepack, yarn or yarnpkg at run time')
+    const left = await container.exec([
+      'sh',
+      '-c',
+      'ls -d /opt/yarn* /usr/local/lib/node_modules/* 2>/dev/null; true',
+    ])
+    t.equal(left.output.trim(), '', 'nor their files')
     // whatever the project's lock marks as needed by development only must be absent
     const lock = JSON.parse(readFileSync(`${REPO_ROOT}/package-lock.json`, 'utf8')) as {
       packages: Record<string, { dev?: boolean }>
