@@ -19,11 +19,15 @@
 //   log records every request, without query strings; Flowise's request log has them in its URLs).
 // Flowise still creates LOG_PATH at start (logger.js: mkdirSync when missing), so the image points it at
 // a folder its user owns, where nothing is written. The image tests check that no file is written at all.
+//
+// The Flowise patched is the one installed beside this file (/opt/flowise/node_modules/flowise), and no
+// setting points it elsewhere: a FLOWISE_INSTALL_DIR variable once did, so that set in a service's
+// environment the patch went to another copy and Flowise silently went back to files and the Cloud
+// Logging API.
 'use strict'
 const { dirname } = require('node:path')
 
-const root = process.env.FLOWISE_INSTALL_DIR || __dirname
-const flowiseDir = dirname(require.resolve('flowise/package.json', { paths: [root] }))
+const flowiseDir = dirname(require.resolve('flowise/package.json', { paths: [__dirname] }))
 const fromFlowise = (id) => require(require.resolve(id, { paths: [flowiseDir] }))
 // The package as Flowise loads it (its index: its storage modules import each other in a cycle that
 // only the index's order resolves), so Flowise gets this very class from the module cache.

@@ -2,11 +2,13 @@ import type { IncomingMessage } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { GatewayConfig } from './config.ts'
 import { traceFields } from './logging.ts'
-import { TARGET_PROBLEM } from './request-target.ts'
+import { shownTarget, TARGET_PROBLEM } from './request-target.ts'
 
 /**
  * One line per request in Cloud Logging's `httpRequest` shape. Refusals are always logged with their
- * reason; admitted requests when ACCESS_LOG is on. The query string is left out: it can hold tokens.
+ * reason; admitted requests when ACCESS_LOG is on. The query string and any fragment are left out:
+ * they can hold tokens. Fastify's onResponse hook calls it, and so does server.ts for the requests
+ * Fastify refuses before any hook (a malformed percent-escape).
  */
 export function logResponse(config: GatewayConfig) {
   return async function accessLog(request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -61,9 +63,9 @@ export function upgradeLog(config: GatewayConfig) {
 }
 
 function accessEntry(config: GatewayConfig, request: FastifyRequest, status: number, elapsedMs: number) {
-  // The target as forwarded, undecoded (origin form); a refused target as the client wrote it.
-  const url = request.raw[TARGET_PROBLEM] === undefined ? request.url : request.originalUrl
-  const queryAt = url.indexOf('?')
+  // The target as forwarded, undecoded (origin form); a refused target as far as it is safe to show.
+  const problem = request.raw[TARGET_PROBLEM]
+  const url = problem === undefined ? request.url : shownTarget(request.originalUrl, problem)
   return {
     ...traceFields(
       config.googleCloudProject,
@@ -72,11 +74,19 @@ function accessEntry(config: GatewayConfig, request: FastifyRequest, status: num
     ),
     httpRequest: {
       requestMethod: request.method,
-      requestUrl: queryAt === -1 ? url : url.slice(0, queryAt),
+      requestUrl: withoutQuery(url),
       status,
       latency: `${(elapsedMs / 1000).toFixed(6)}s`,
       remoteIp: request.clientAddress ?? request.raw.socket.remoteAddress,
       userAgent: request.headers['user-agent'],
     },
   }
+}
+
+/** The target up to its query or fragment, whichever comes first. */
+function withoutQuery(url: string): string {
+  const queryAt = url.indexOf('?')
+  const fragmentAt = url.indexOf('#')
+  if (fragmentAt === -1) return queryAt === -1 ? url : url.slice(0, queryAt)
+  return url.slice(0, queryAt === -1 ? fragmentAt : Math.min(queryAt, fragmentAt))
 }

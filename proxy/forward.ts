@@ -3,10 +3,11 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'n
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Pool } from 'undici'
 import type { GatewayConfig } from './config.ts'
-import { DENIALS, type Denial, type RefusalReason } from './errors.ts'
-import { headerExcess } from './header-limits.ts'
+import { DENIALS, type Denial } from './errors.ts'
+import { headerExcess, plainFraming, webSocketFraming } from './header-limits.ts'
 import { downstreamHeaders, upstreamHeaders, upstreamWebSocketHeaders } from './identity.ts'
-import { bodyPending, deny } from './pipeline.ts'
+import { deny, mustClose, refuse } from './refusal.ts'
+import { tookUpgradePath } from './upgrade.ts'
 
 /** Connection setup to a sidecar on loopback takes microseconds; a dead one should fail fast. */
 const CONNECT_TIMEOUT_MS = 10_000
@@ -51,6 +52,7 @@ export interface Forwarder {
 export function createForwarder(config: GatewayConfig): Forwarder {
   const { origin, basePath, hostHeader, headerLimits } = config.upstream
   const { clientBodyTimeoutMs } = config
+  const upstreamHost = new URL(origin).host
   const pool = new Pool(origin, {
     connections: 128,
     pipelining: 1,
@@ -69,11 +71,16 @@ export function createForwarder(config: GatewayConfig): Forwarder {
       deny(request, reply, DENIALS.badRequest, 'request_invalid:path')
       return
     }
-    // Node marks a request that arrived through its 'upgrade' event (`upgrade` is not in its types).
-    const upgrade = (request.raw as { upgrade?: boolean }).upgrade === true
+    const upgrade = tookUpgradePath(request.raw)
     const headers = (upgrade ? upstreamWebSocketHeaders : upstreamHeaders)(request.headers, facts, hostHeader)
     const path = basePath + request.url
-    const excess = headerExcess(path, headers, headerLimits)
+    const hasBody =
+      request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined
+    // The lines the HTTP client writes itself (undici for plain HTTP, ws for upgrades) count too.
+    const framing = upgrade
+      ? webSocketFraming(request.headers, headers, upstreamHost)
+      : plainFraming(headers, hasBody, upstreamHost)
+    const excess = headerExcess(path, headers, framing, headerLimits)
     if (excess !== undefined) {
       deny(request, reply, DENIALS.headersTooLarge, `upstream_headers_too_large:${excess}`)
       return
@@ -94,8 +101,6 @@ export function createForwarder(config: GatewayConfig): Forwarder {
     res.once('close', () => {
       if (!res.writableFinished) cancel.emit('abort')
     })
-    const hasBody =
-      request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined
     if (hasBody) limitBodyIdle(request, res, cancel, clientBodyTimeoutMs)
     // Admitted: now the client may send its body (the upstream never sees the Expect, identity.ts).
     if (request.raw[EXPECTS_CONTINUE] === true) res.writeContinue()
@@ -111,8 +116,8 @@ export function createForwarder(config: GatewayConfig): Forwarder {
         ({ statusCode, headers }) => {
           const answer = downstreamHeaders(headers as IncomingHttpHeaders)
           // The app answered before the body was in: what is left of it is nobody's, so close after
-          // the answer rather than read it (as after a refusal).
-          if (bodyPending(request.raw)) answer.connection = 'close'
+          // the answer rather than read it (as after a refusal); so too after an ignored upgrade.
+          if (mustClose(request.raw)) answer.connection = 'close'
           res.writeHead(statusCode, answer)
           return res
         },
@@ -163,7 +168,7 @@ function failed(request: FastifyRequest, res: ServerResponse, thrown: Error & { 
   }
   const timedOut = TIMEOUTS.has(error.code as string)
   const denial: Denial = timedOut ? DENIALS.gatewayTimeout : DENIALS.badGateway
-  answer(request, res, denial, timedOut ? 'upstream_timeout' : `upstream_error:${cause}`)
+  refuse(request, res, denial, timedOut ? 'upstream_timeout' : `upstream_error:${cause}`)
 }
 
 /**
@@ -186,20 +191,8 @@ function limitBodyIdle(request: FastifyRequest, res: ServerResponse, cancel: Eve
     // (aborting first would have undici's stream handler call back twice).
     if (res.headersSent) return void res.destroy()
     // Answered first: cancelling makes undici destroy the body stream, and with it the socket.
-    answer(request, res, DENIALS.requestTimeout, 'client_body_timeout')
+    refuse(request, res, DENIALS.requestTimeout, 'client_body_timeout')
     cancel.emit('abort')
   })
   raw.once('end', () => raw.socket.setTimeout(0))
-}
-
-/** The generic refusal body on the raw response, for answers written after Fastify handed it over. */
-function answer(request: FastifyRequest, res: ServerResponse, denial: Denial, reason: RefusalReason): void {
-  request.denialReason = reason
-  res.writeHead(denial.status, {
-    'cache-control': 'no-store',
-    'content-type': 'application/json; charset=utf-8',
-    // A body the client is still sending is not read to its end: close instead (see deny()).
-    ...(bodyPending(request.raw) ? { connection: 'close' } : undefined),
-  })
-  res.end(`{"error":"${denial.message}","requestId":"${request.id}"}`)
 }

@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { type ClientAddressProblem, resolveClientAddress } from './client-address.ts'
@@ -7,7 +6,9 @@ import { DENIALS, type Denial, type RefusalReason } from './errors.ts'
 import { HEALTH_PATH, type Health, READY_PATH } from './health.ts'
 import { assertionValues, type RequestFacts, type VerifiedIdentity } from './identity.ts'
 import { originAllowed } from './origin.ts'
+import { deny, mustClose } from './refusal.ts'
 import { TARGET_PROBLEM, UNKNOWN_EXPECTATION } from './request-target.ts'
+import { tookUpgradePath } from './upgrade.ts'
 import type { IdTokenSource } from './upstream-id-token.ts'
 
 /** Where stages 1 and 2 put a client: its address and whether the allowlist admits it, or why neither. */
@@ -103,9 +104,8 @@ export function createPipeline(config: GatewayConfig, { health, verifier, idToke
     if ('problem' in placed) return deny(request, reply, DENIALS.forbidden, placed.problem)
     request.clientAddress = placed.address
     if (!placed.allowed) return deny(request, reply, DENIALS.forbidden, 'network_not_allowed')
-    // Node marks a request that took its 'upgrade' path: a WebSocket handshake (server.ts).
-    const upgrade = (request.raw as { upgrade?: boolean }).upgrade === true
-    if (upgrade && !originAllowed(request.headers.origin, request.headers.host, allowedOrigins)) {
+    const proto = forwardedProto(request.headers['x-forwarded-proto'], trustProxyHops)
+    if (tookUpgradePath(request.raw) && !originAllowed(request.headers, proto, allowedOrigins)) {
       return deny(request, reply, DENIALS.forbidden, 'websocket_origin_not_allowed')
     }
 
@@ -130,7 +130,7 @@ export function createPipeline(config: GatewayConfig, { health, verifier, idToke
 
     request.gateway = {
       clientAddress: request.clientAddress,
-      proto: forwardedProto(request.headers['x-forwarded-proto'], trustProxyHops),
+      proto,
       host: request.headers.host,
       identity,
       assertion,
@@ -156,48 +156,18 @@ async function serveReserved(rawUrl: string, request: FastifyRequest, reply: Fas
   const queryAt = rawUrl.indexOf('?')
   const path = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt)
   const readable = request.method === 'GET' || request.method === 'HEAD'
-  if (readable && path === HEALTH_PATH) {
+  if (!readable || (path !== HEALTH_PATH && path !== READY_PATH)) {
+    return deny(request, reply, DENIALS.notFound, 'reserved_path_unknown')
+  }
+  // Answered without any check, so a body sent along is not read either: close after the answer (as
+  // after a refusal), or a client trickling it would hold the connection.
+  if (mustClose(request.raw)) reply.header('connection', 'close')
+  if (path === HEALTH_PATH) {
     return reply.code(200).header('cache-control', 'no-store').type('text/plain; charset=utf-8').send('ok\n')
   }
-  if (readable && path === READY_PATH) {
-    const readiness = await health.readiness()
-    return reply
-      .code(readiness.ready ? 200 : 503)
-      .header('cache-control', 'no-store')
-      .send({
-        status: readiness.ready ? 'ready' : 'not ready',
-        reasons: readiness.reasons,
-        iap: readiness.iap,
-      })
-  }
-  return deny(request, reply, DENIALS.notFound, 'reserved_path_unknown')
-}
-
-/** A refusal: the client learns the status and a request id, the log learns the reason. */
-export function deny(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  denial: Denial,
-  reason: RefusalReason,
-): FastifyReply {
-  request.denialReason = reason
-  // A body still on its way would be read to its end to keep the connection (Node drains it), however
-  // slowly it trickles: close the connection instead, which stops the reading.
-  if (bodyPending(request.raw)) reply.header('connection', 'close')
+  const readiness = await health.readiness()
   return reply
-    .code(denial.status)
+    .code(readiness.ready ? 200 : 503)
     .header('cache-control', 'no-store')
-    .header('content-type', 'application/json; charset=utf-8')
-    .send(`{"error":"${denial.message}","requestId":"${request.id}"}`)
-}
-
-/**
- * Whether the request has a body that has not fully arrived. `complete` alone is not enough: a
- * request without a body is complete only after the 'request' event, in which a synchronous refusal
- * is already written.
- */
-export function bodyPending(raw: IncomingMessage): boolean {
-  if (raw.complete) return false
-  const length = raw.headers['content-length']
-  return (length !== undefined && length !== '0') || raw.headers['transfer-encoding'] !== undefined
+    .send({ status: readiness.ready ? 'ready' : 'not ready', reasons: readiness.reasons, iap: readiness.iap })
 }

@@ -53,3 +53,17 @@ export function toOriginForm(request: IncomingMessage): string {
   }
   return rest.startsWith('/') ? rest : `/${rest}`
 }
+
+/**
+ * A refused target as the log shows it: the client's text can hold a password (`http://user:pw@h/x`),
+ * a query or a fragment, and the log must hold none of them. An absolute URI loses its userinfo (up to
+ * the last `@`); a target of no known form is not shown at all (its `reason` names what it was).
+ */
+export function shownTarget(target: string, problem: TargetProblem): string {
+  if (problem === 'asterisk_form') return '*'
+  const absolute = problem === 'target_authority' ? ABSOLUTE_FORM.exec(target) : null
+  if (absolute === null) return '(not shown)'
+  const [, authority, rest] = absolute as unknown as [string, string, string]
+  const scheme = target.slice(0, target.indexOf(':'))
+  return `${scheme}://${authority.slice(authority.lastIndexOf('@') + 1)}${rest}`
+}

@@ -1,11 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import {
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
-  type ServerResponse,
-  STATUS_CODES,
-} from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import httpProxy from '@fastify/http-proxy'
 import Fastify, {
   type FastifyBaseLogger,
@@ -20,8 +14,10 @@ import type { GatewayConfig } from './config.ts'
 import { createForwarder, EXPECTS_CONTINUE } from './forward.ts'
 import { Health } from './health.ts'
 import type { Logger } from './logging.ts'
-import { type AssertionVerifier, createPipeline, deny } from './pipeline.ts'
+import { type AssertionVerifier, createPipeline } from './pipeline.ts'
+import { denyError } from './refusal.ts'
 import { toOriginForm, UNKNOWN_EXPECTATION } from './request-target.ts'
+import { isWebSocketHandshake } from './upgrade.ts'
 import { createIdTokenSource } from './upstream-id-token.ts'
 
 export interface GatewayDependencies {
@@ -48,6 +44,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
     keysReady: () => (verifier as AssertionVerifier).keysReady,
   })
 
+  const accessLog = logResponse(config)
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // One access-log line of our own per request instead of Fastify's two; ids logged as requestId.
@@ -60,10 +57,16 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
     rewriteUrl: toOriginForm,
     // Fastify's own would log the raw bytes of a malformed request, credentials included.
     clientErrorHandler,
-    // Only a WebSocket handshake takes Node's 'upgrade' path to the proxy; any other Upgrade (h2c, the
-    // classic smuggling probe) is a plain request, forwarded without its upgrade headers (RFC 9110 7.8
-    // lets a server ignore an upgrade it does not offer).
-    http: { shouldUpgradeCallback: isWebSocketUpgrade },
+    // What Fastify's router refuses before any hook runs (a target whose percent-escapes do not decode:
+    // FST_ERR_BAD_URL). Its default answer echoes the path back, keeps the connection (reading any body
+    // to its end, however slowly it comes) and logs nothing. Refused as the hooks refuse instead; no
+    // hook runs for it, onResponse included, so its log line is written here.
+    frameworkErrors: (error, request, reply) => {
+      reply.raw.once('finish', () => void accessLog(request, reply))
+      denyError(request, reply, error)
+    },
+    // Only a WebSocket handshake takes Node's 'upgrade' path to the proxy (upgrade.ts).
+    http: { shouldUpgradeCallback: isWebSocketHandshake },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   })
@@ -95,20 +98,10 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
   const upgrades = upgradeLog(config)
   app.addHook('onRequest', upgrades.hook)
   app.addHook('onClose', forwarder.close)
-  app.addHook('onResponse', logResponse(config))
-  // An error no stage expected gets the same generic body as any refusal (Fastify's default would echo
-  // its message, which may name internal addresses).
+  app.addHook('onResponse', accessLog)
+  // An error no stage expected gets the same generic body as any refusal.
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
-    const status =
-      error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500
-        ? error.statusCode
-        : 500
-    deny(
-      request,
-      reply,
-      { status, message: STATUS_CODES[status] ?? 'Error' },
-      `${status >= 500 ? 'internal_error' : 'request_invalid'}:${error.code ?? status}`,
-    )
+    denyError(request, reply, error)
   })
 
   await app.register(httpProxy, {
@@ -146,9 +139,4 @@ function admitted(request: FastifyRequest): OutgoingHttpHeaders {
     throw new Error('request reached the proxy without passing the pipeline')
   }
   return request.upstreamHeaders
-}
-
-/** RFC 6455 4.1: a GET whose Upgrade is `websocket` (ws refuses anything else on that path). */
-function isWebSocketUpgrade(request: IncomingMessage): boolean {
-  return request.method === 'GET' && request.headers.upgrade?.toLowerCase() === 'websocket'
 }

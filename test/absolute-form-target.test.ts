@@ -66,6 +66,22 @@ t.test('an absolute target naming another host, userinfo or another scheme is re
   )
 })
 
+t.test('a refused target is logged without its userinfo, query or fragment', async (t) => {
+  const { gateway, send } = await setup(t)
+  for (const target of [
+    'http://user:s3cretpw@app.example/x?token=t#frag',
+    'http://other-host/y#frag=secret',
+    'ftp://user:s3cretpw@app.example/x',
+  ]) {
+    t.match(await send(target), /^HTTP\/1.1 400/, target)
+  }
+  const logged = gateway.logs
+    .filter((entry) => entry.reason !== undefined)
+    .map((entry) => (entry.httpRequest as { requestUrl: string }).requestUrl)
+  t.same(logged, ['http://app.example/x', 'http://other-host/y', '(not shown)'])
+  t.notMatch(gateway.rawLog.join(''), /s3cretpw|token|frag/)
+})
+
 t.test('a reserved path in absolute form is the gateway’s, never proxied', async (t) => {
   const { upstream, send } = await setup(t)
   t.match(await send('http://app.example/_gateway/healthz'), /^HTTP\/1.1 200[\s\S]*\r\n\r\nok\n$/)

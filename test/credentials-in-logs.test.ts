@@ -1,8 +1,10 @@
 // A second round of attacks found credentials and query strings in the gateway's own log lines once the
 // level was turned up: at debug the WebSocket path logged `url: ws://...?token=...` (@fastify/http-proxy),
 // at trace a malformed request's line carried the raw packet, query string, Authorization, Cookie and
-// Proxy-Authorization included (Fastify's client-error log). This runs a real gateway process at every
-// LOG_LEVEL, sends it every kind of request with planted canary values, and greps what it wrote.
+// Proxy-Authorization included (Fastify's client-error log). A review then found a password in a refused
+// absolute target (`http://user:pw@h/x`) logged at WARN, the default level, and fragments (`/x#...`)
+// logged as they came. This runs a real gateway process at every LOG_LEVEL, sends it every kind of
+// request with planted canary values, and greps what it wrote.
 import { connect } from 'node:net'
 import t from 'tap'
 import WebSocket from 'ws'
@@ -19,6 +21,8 @@ const CANARY = {
   cookie: 'canary-cookie-a41f',
   badAssertion: 'canary-assertion-0c3e',
   wsQuery: 'canary-ws-token-e6b8',
+  userinfo: 'canary-userinfo-password-3d9a',
+  fragment: 'canary-fragment-b7c1',
 }
 
 const credentialLines = (assertion: string) => [
@@ -40,6 +44,13 @@ async function sendEverything(gateway: GatewayProcess, assertion: string): Promi
   await rawRequest(gateway.port, request(`GET /api/v1/chatflows${q} HTTP/1.1`, forged)) // 401
   await rawRequest(gateway.port, request(`GET /a/../b${q} HTTP/1.1`, valid)) // 400 after admission
   await rawRequest(gateway.port, request(`GET http://other.example/x${q} HTTP/1.1`, valid)) // 400 target
+  const userinfo = `http://user:${CANARY.userinfo}@app.example/x`
+  await rawRequest(gateway.port, request(`GET ${userinfo} HTTP/1.1`, valid)) // 400 target
+  await rawRequest(gateway.port, request(`GET ${userinfo}#${CANARY.fragment} HTTP/1.1`, valid))
+  await rawRequest(gateway.port, request(`GET user:${CANARY.userinfo}@app.example HTTP/1.1`, valid))
+  const fragment = `#token=${CANARY.fragment}`
+  await rawRequest(gateway.port, request(`GET /api/v1/chatflows${fragment} HTTP/1.1`, valid)) // proxied
+  await rawRequest(gateway.port, request(`GET /x${fragment}${q} HTTP/1.1`, forged)) // 401
   await rawRequest(gateway.port, request(`GET /_gateway/nope${q} HTTP/1.1`, valid)) // 404 reserved
   await rawRequest(gateway.port, request(`GET /_gateway/readyz${q} HTTP/1.1`, valid))
   await rawRequest(gateway.port, request(`GET /slow?ms=2000&token=${CANARY.query} HTTP/1.1`, valid)) // 504
@@ -134,16 +145,28 @@ t.test('no credential and no query string in any log line, at any LOG_LEVEL', as
       PORT: String(await unusedPort()),
     })
     const assertion = signAssertion(key)
-    // Keys load in the background: wait until a request is admitted.
-    for (let tries = 0; tries < 100; tries++) {
+    // Keys load in the background: wait until a request is admitted. Without that, nothing below would
+    // be proxied, and the log of the admitted path would never have been looked at.
+    let admitted = false
+    for (let tries = 0; tries < 100 && !admitted; tries++) {
       const answer = await rawRequest(
         gateway.port,
         request('GET /ready HTTP/1.1', [`X-Goog-IAP-JWT-Assertion: ${assertion}`]),
       )
-      if (answer.startsWith('HTTP/1.1 200')) break
-      await new Promise((resolve) => setTimeout(resolve, 50))
+      admitted = answer.startsWith('HTTP/1.1 200')
+      if (!admitted) await new Promise((resolve) => setTimeout(resolve, 50))
     }
+    t.ok(admitted, `LOG_LEVEL=${level}: the gateway admits signed requests`)
+    const seenBefore = upstream.seen.length
     await sendEverything(gateway, assertion)
+    t.ok(
+      upstream.seen.some((seen, i) => i >= seenBefore && seen.url.includes(CANARY.query)),
+      `LOG_LEVEL=${level}: the canaries' admitted requests reached the app`,
+    )
+    t.ok(
+      upstream.seen.some((seen, i) => i >= seenBefore && seen.url.includes(CANARY.fragment)),
+      `LOG_LEVEL=${level}: a fragment is passed on as sent (it is the app's, like the query)`,
+    )
     await gateway.stop()
     const written = gateway.stdout.map(readable).join('\n') + gateway.stderr.join('')
     for (const [name, value] of Object.entries({ ...CANARY, assertion })) {

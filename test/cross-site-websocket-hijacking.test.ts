@@ -4,6 +4,10 @@
 // refuses an upgrade whose Origin is not the request's own host, unless ALLOWED_ORIGINS lists it.
 // "Own host" is the Host header the gateway received: the name the user typed, which the load balancer
 // passes on; a client's X-Forwarded-Host counts for nothing (the gateway overwrites it).
+// A review found three ways around the first version: the scheme was not compared (behind the load
+// balancer, a page on http://host, which anyone on its network path can write, counted as the https
+// app's own); `Sec-WebSocket-Origin`, the origin header of the drafts before RFC 6455 (version 8, which
+// ws accepts), was not read; and Host was parsed as a URL, so `Host: x@evil.example` named evil.example.
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { openRaw, verifyingGatewayInFront } from './helpers/gateway.ts'
@@ -21,7 +25,9 @@ async function setup(t: Test, env: Record<string, string> = {}) {
         ...(origin === undefined ? [] : [`Origin: ${origin}`]),
         'Connection: Upgrade',
         'Upgrade: websocket',
-        'Sec-WebSocket-Version: 13',
+        ...(extra.some((line) => line.startsWith('Sec-WebSocket-Version'))
+          ? []
+          : ['Sec-WebSocket-Version: 13']),
         'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
         `X-Goog-IAP-JWT-Assertion: ${gateway.assertion()}`,
         ...extra,
@@ -94,4 +100,43 @@ t.test('plain HTTP with a foreign Origin is the app’s to judge (CORS), not ref
   })
   t.equal(response.status, 200)
   t.equal(upstream.seen[0]?.headers.origin, 'https://evil.example')
+})
+
+t.test('behind proxies that report https, a page on plain http is not the app’s own', async (t) => {
+  // as behind the load balancer: the client's address and scheme come from trusted proxies
+  const { upstream, upgrade } = await setup(t, { TRUST_PROXY_HOPS: '1' })
+  const https = ['X-Forwarded-For: 127.0.0.1', 'X-Forwarded-Proto: https']
+  t.equal(await upgrade('flowise.example.com', 'http://flowise.example.com', https), 403)
+  t.equal(await upgrade('flowise.example.com', 'https://flowise.example.com', https), 101)
+  const plain = ['X-Forwarded-For: 127.0.0.1', 'X-Forwarded-Proto: http']
+  t.equal(await upgrade('flowise.example.com', 'http://flowise.example.com', plain), 101, 'an http app')
+  await sleep(200)
+  t.equal(upstream.wsHandshakes.length, 2)
+})
+
+t.test('the pre-RFC 6455 Sec-WebSocket-Origin is checked like Origin', async (t) => {
+  const { upstream, upgrade } = await setup(t)
+  const hybi08 = (origin: string) => ['Sec-WebSocket-Version: 8', `Sec-WebSocket-Origin: ${origin}`]
+  t.equal(await upgrade('flowise.example.com', undefined, hybi08('https://evil.example')), 403)
+  t.equal(
+    await upgrade('flowise.example.com', 'https://flowise.example.com', [
+      'Sec-WebSocket-Origin: https://evil.example',
+    ]),
+    403,
+    'each origin sent must pass',
+  )
+  t.equal(await upgrade('flowise.example.com', undefined, hybi08('https://flowise.example.com')), 101)
+  await sleep(200)
+  t.equal(upstream.wsHandshakes.length, 1)
+})
+
+t.test('Host is compared as sent, not parsed as a URL', async (t) => {
+  const { upstream, upgrade } = await setup(t)
+  // as a URL's authority, `x@evil.example` is the host evil.example with userinfo x
+  t.equal(await upgrade('x@evil.example', 'https://evil.example'), 403)
+  t.equal(await upgrade('evil.example@flowise.example.com', 'https://flowise.example.com'), 403)
+  t.equal(await upgrade('flowise.example.com:443/x', 'https://flowise.example.com'), 403)
+  t.equal(await upgrade('flowise.example.com:80', 'http://flowise.example.com'), 101, 'http’s default port')
+  await sleep(200)
+  t.equal(upstream.wsHandshakes.length, 1)
 })

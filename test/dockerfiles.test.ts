@@ -116,6 +116,28 @@ t.test('Dockerfile.flowise: no secret is baked into the image', async (t) => {
   }
 })
 
+t.test('no Dockerfile trusts the build machine: no CA variable or file of its own', async (t) => {
+  // The stand-in base trusts this sandbox's TLS proxy (NODE_EXTRA_CA_CERTS, dev/images/stand-in-base.ts);
+  // a Dockerfile that set such a variable or copied a CA would ship that trust to production.
+  for (const name of ['Dockerfile.proxy', 'Dockerfile.flowise']) {
+    const content = read(name)
+    for (const stage of stages(content)) {
+      for (const variable of [
+        'NODE_EXTRA_CA_CERTS',
+        'SSL_CERT_FILE',
+        'SSL_CERT_DIR',
+        'NODE_TLS_REJECT_UNAUTHORIZED',
+      ])
+        t.notOk(variable in envOf(stage), `${name}: ${variable} not set`)
+    }
+    t.notMatch(
+      content,
+      /NODE_EXTRA_CA_CERTS|stand-in-ca|share\/ca-certificates\/|update-ca-certificates/,
+      name,
+    )
+  }
+})
+
 t.test('.dockerignore keeps node_modules, tests, shims and local state out of the context', async (t) => {
   const ignored = dockerignore.default({ ignorecase: false }).add(read('.dockerignore'))
   for (const path of [

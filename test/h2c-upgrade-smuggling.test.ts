@@ -4,8 +4,12 @@
 // 7.8): such a request is now forwarded as the plain HTTP/1.1 request it also is, without the upgrade
 // headers, and logged as what it was. `OPTIONS *` (asterisk form, RFC 9112 3.2.4), which no HTTP client
 // library here can send on, is refused with 501 instead of a 502 that blamed the app.
+// Node's parser reads nothing more of a connection after a request that asked to upgrade, even when the
+// upgrade is declined: a request pipelined behind it in the same packet was never answered and the
+// connection idled. The answer to such a request now closes the connection, so the client knows to
+// send the rest again on a new one.
 import t, { type Test } from 'tap'
-import { gatewayInFront, rawRequest } from './helpers/gateway.ts'
+import { closedWithin, gatewayInFront, openRaw, rawRequest } from './helpers/gateway.ts'
 
 const setup = (t: Test) => gatewayInFront(t)
 
@@ -35,6 +39,42 @@ t.test(
     t.match(
       gateway.logs.find((entry) => entry.message === 'request proxied'),
       { httpRequest: { requestMethod: 'GET', status: 200 } },
+    )
+  },
+)
+
+t.test(
+  'a request pipelined behind an ignored upgrade is not left hanging: the connection closes',
+  async (t) => {
+    const { gateway, upstream } = await setup(t)
+    for (const [name, first] of [
+      ['answered by the app', 'GET /h2c HTTP/1.1'],
+      ['refused (path)', 'GET /a/../b HTTP/1.1'],
+      ['a reserved path', 'GET /_gateway/healthz HTTP/1.1'],
+    ] as const) {
+      const client = openRaw(gateway.port)
+      t.teardown(() => client.socket.destroy())
+      // both requests in one write, as a client that pipelines sends them
+      client.write(
+        [
+          first,
+          'Host: a',
+          'Connection: Upgrade, HTTP2-Settings',
+          'Upgrade: h2c',
+          'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA',
+          '',
+        ]
+          .concat(['', 'GET /after HTTP/1.1', 'Host: a', '', ''])
+          .join('\r\n'),
+      )
+      const closedAfterMs = await closedWithin(client, 5000)
+      t.ok(closedAfterMs < 5000, `${name}: closed after ${closedAfterMs} ms, not left idle`)
+      t.match(client.received(), /^HTTP\/1.1 \d{3} [\s\S]*\r\nconnection: close\r\n/i, `${name}: says so`)
+    }
+    t.same(
+      upstream.seen.map((seen) => seen.url),
+      ['/h2c'],
+      'the pipelined request was not answered from a stale parser state',
     )
   },
 )

@@ -3,7 +3,9 @@
 // and a parser) as long as it liked. A refusal now says `Connection: close` and the server closes, so
 // nothing more of the body is read. Admitted uploads keep reading, with their own idle limit:
 // CLIENT_BODY_TIMEOUT_MS between two reads, after which the client gets 408 and the upstream request
-// is cancelled.
+// is cancelled. The same holds where no stage runs: the reserved paths (answered 200 without a check, to
+// anyone) and a target Fastify's router refuses itself (a malformed percent-escape, `/%zz`), which both
+// kept the connection and read the body; Fastify's own 400 also echoed the path and logged nothing.
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import {
@@ -46,6 +48,15 @@ function trickle(client: ReturnType<typeof openRaw>, gapMs: number, limit = 10_0
   })
 }
 
+/** Trickles a body until the server closes: it must, soon, after answering `status` with Connection: close. */
+async function answeredUnread(t: Test, client: ReturnType<typeof openRaw>, status: number) {
+  void trickle(client, 100)
+  const closedAfterMs = await closedWithin(client, 5000)
+  t.ok(closedAfterMs < 5000, `the server closed the connection (after ${closedAfterMs} ms)`)
+  t.match(client.received(), new RegExp(`^HTTP/1.1 ${status} `))
+  t.match(client.received(), /\r\nConnection: close\r\n/i)
+}
+
 for (const [name, env, lines, status] of [
   ['401, no assertion', {}, [], 401],
   ['403, network not allowed', { ALLOWED_CIDRS: '10.0.0.0/8' }, [], 403],
@@ -64,14 +75,52 @@ for (const [name, env, lines, status] of [
         ...lines.map((line) => line.replace('ASSERTION', gateway.assertion())),
       ]),
     )
-    void trickle(client, 100)
-    const closedAfterMs = await closedWithin(client, 5000)
-    t.ok(closedAfterMs < 5000, `the server closed the connection (after ${closedAfterMs} ms)`)
-    t.match(client.received(), new RegExp(`^HTTP/1.1 ${status} `))
-    t.match(client.received(), /\r\nConnection: close\r\n/i)
+    await answeredUnread(t, client, status)
     t.equal(upstream.seen.length, 0)
   })
 }
+
+for (const [name, target, status] of [
+  ['healthz, answered to anyone', '/_gateway/healthz', 200],
+  ['readyz, answered to anyone', '/_gateway/readyz', 200],
+  ['a malformed percent-escape, refused by the router', '/%zz', 400],
+] as const) {
+  t.test(`a trickled body is not read where no stage runs: ${name}`, async (t) => {
+    // from a network the allowlist refuses, without an assertion: these are answered before both
+    const { gateway, upstream } = await setup(t, { ALLOWED_CIDRS: '10.0.0.0/8' })
+    const client = openRaw(gateway.port)
+    t.teardown(() => client.socket.destroy())
+    const method = status === 200 ? 'GET' : 'PUT'
+    client.write(
+      httpHead([`${method} ${target} HTTP/1.1`, 'Host: app.example', 'Content-Length: 1000000000']),
+    )
+    await answeredUnread(t, client, status)
+    t.equal(upstream.seen.length, 0)
+  })
+}
+
+t.test('a target the router refuses gets the generic refusal and a log line', async (t) => {
+  const { gateway } = await setup(t)
+  const client = openRaw(gateway.port)
+  t.teardown(() => client.socket.destroy())
+  client.write(httpHead(['GET /%zz/secret-path?token=abc HTTP/1.1', 'Host: app.example']))
+  const answer = await client.waitFor(/\}$/)
+  t.match(answer, /^HTTP\/1.1 400 Bad Request\r\n/)
+  const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))
+  t.match(body, { error: 'Bad Request', requestId: /^[0-9a-f-]{36}$/ })
+  t.same(Object.keys(body), ['error', 'requestId'], 'no code, no message, no path echoed')
+  t.notMatch(answer, /FST_ERR|secret-path/)
+  t.notMatch(answer, /Connection: close/i, 'without a body the connection stays open')
+  t.match(
+    gateway.logs.find((entry) => entry.reason !== undefined),
+    {
+      message: 'request refused',
+      reason: 'request_invalid:FST_ERR_BAD_URL',
+      requestId: body.requestId,
+      httpRequest: { requestMethod: 'GET', requestUrl: '/%zz/secret-path', status: 400 },
+    },
+  )
+})
 
 t.test('a refused chunked body is not read either', async (t) => {
   const { gateway } = await setup(t)

@@ -1,6 +1,6 @@
 import { type AddressInfo, createServer as createNetServer } from 'node:net'
 import t from 'tap'
-import { startGateway } from './helpers/gateway.ts'
+import { rawRequest, startGateway } from './helpers/gateway.ts'
 import { startUpstream, unusedPort } from './helpers/upstream.ts'
 
 t.test('upstream down: 502 with a short body, no stack, no internal address', async (t) => {
@@ -64,5 +64,37 @@ t.test('an upstream that answers garbage or hangs up: 502, the cause in the log'
     )
     await gateway.close()
     raw.close()
+  }
+})
+
+t.test('a 502 or 504 says its length instead of being sent chunked', async (t) => {
+  // written on the raw response once the forwarder has taken it over (writeHead, then end(body)), these
+  // went out chunked: framing a client of HTTP/1.0 cannot read, for a body whose length is known
+  const down = await startGateway({
+    UPSTREAM_URL: `http://127.0.0.1:${await unusedPort()}`,
+    ALLOWED_CIDRS: '127.0.0.1',
+    IAP_DISABLED: 'true',
+  })
+  t.teardown(() => down.close())
+  const upstream = await startUpstream()
+  const slow = await startGateway({
+    UPSTREAM_URL: upstream.url,
+    ALLOWED_CIDRS: '127.0.0.1',
+    IAP_DISABLED: 'true',
+    UPSTREAM_TIMEOUT_MS: '200',
+  })
+  t.teardown(async () => {
+    await slow.close()
+    await upstream.close()
+  })
+  for (const [port, target, status] of [
+    [down.port, '/x', 502],
+    [slow.port, '/slow?ms=1500', 504],
+  ] as const) {
+    const response = await rawRequest(port, `GET ${target} HTTP/1.1\nHost: a\nConnection: close\n\n`)
+    const [head = '', body = ''] = response.split('\r\n\r\n')
+    t.match(head, new RegExp(`^HTTP/1.1 ${status} `))
+    t.notMatch(head, /transfer-encoding/i, `${status}: not chunked`)
+    t.match(head, new RegExp(`\r\ncontent-length: ${body.length}(\r\n|$)`, 'i'), `${status}: its length`)
   }
 })

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { FLOWISE_VERSION } from '../flowise.ts'
 import { BUILD_FLAGS, inspectImage, podman } from './podman.ts'
-import { ensureBaseImage } from './stand-in-base.ts'
+import { BASE_IMAGE, ensureBaseImage, STAND_IN_LABEL } from './stand-in-base.ts'
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -45,6 +45,7 @@ export async function buildImage(name: ImageName, options: BuildOptions = {}): P
   const started = Date.now()
   const flowiseVersion = options.flowiseVersion ?? FLOWISE_VERSION
   const tag = options.tag ?? imageTag(name, flowiseVersion)
+  await refuseRegistryTagOnStandIn(tag)
   const args = name === 'flowise' ? ['--build-arg', `FLOWISE_VERSION=${flowiseVersion}`] : []
   await podman(
     ['build', ...BUILD_FLAGS, ...args, '-f', options.dockerfile ?? DOCKERFILES[name], '-t', tag, REPO_ROOT],
@@ -56,6 +57,21 @@ export async function buildImage(name: ImageName, options: BuildOptions = {}): P
   )
   const { id, size } = await inspectImage(tag)
   return { tag, id, size, seconds: Math.round((Date.now() - started) / 1000) }
+}
+
+/**
+ * An image built on the stand-in base carries this machine's TLS-proxy CA (NODE_EXTRA_CA_CERTS) and a
+ * base that is not the official one: it must never look like something to push. Only `localhost/`
+ * tags are built on it; a registry's name is refused before the build starts.
+ */
+async function refuseRegistryTagOnStandIn(tag: string): Promise<void> {
+  if (tag.startsWith('localhost/')) return
+  const { labels } = await inspectImage(BASE_IMAGE)
+  if (labels[STAND_IN_LABEL] === undefined) return
+  throw new Error(
+    `images:build: ${tag} is a registry's name, but ${BASE_IMAGE} here is the local stand-in ` +
+      "(it trusts this machine's TLS proxy): build under localhost/ only, and let Cloud Build build what is pushed",
+  )
 }
 
 /* c8 ignore start: the command-line entry (`npm run images:build`) builds for real */

@@ -26,6 +26,8 @@ export type ContainerOptions = {
   name?: string
   purpose?: string
   env?: Readonly<Record<string, string>>
+  /** variables the image sets that the container must not have (podman's --unsetenv) */
+  unsetEnv?: readonly string[]
   /** "uid:gid" or a name; default: the image's USER, which is what Cloud Run runs */
   user?: string
   /** replaces the image's CMD (Cloud Run's `args`) */
@@ -81,6 +83,7 @@ export async function startContainer(options: ContainerOptions): Promise<Contain
     ...RUN_FLAGS,
     '--env-file',
     file,
+    ...(options.unsetEnv ?? []).flatMap((name) => ['--unsetenv', name]),
     ...(options.user ? ['--user', options.user] : []),
     ...(options.entrypoint ? ['--entrypoint', JSON.stringify(options.entrypoint)] : []),
     ...(options.readOnlyRoot

@@ -28,6 +28,8 @@ export interface Upstream {
   readonly wsHandshakes: IncomingHttpHeaders[]
   /** The request target of every WebSocket handshake the upstream accepted, in the same order. */
   readonly wsUrls: string[]
+  /** Every line of those handshakes as received (name, value, name, value...), in the same order. */
+  readonly wsRawHeaders: string[][]
   close(): Promise<void>
 }
 
@@ -52,6 +54,7 @@ export async function startUpstream(
   const seen: SeenRequest[] = []
   const wsHandshakes: IncomingHttpHeaders[] = []
   const wsUrls: string[] = []
+  const wsRawHeaders: string[][] = []
   const server: Server = createServer((req, res) => {
     // A client that gives up (a gateway timeout, say) aborts the request; that is not a test failure.
     answer(req, res).catch(() => res.destroy())
@@ -99,6 +102,7 @@ export async function startUpstream(
   wss.on('connection', (socket, req) => {
     wsHandshakes.push(req.headers)
     wsUrls.push(req.url ?? '')
+    wsRawHeaders.push(req.rawHeaders)
     socket.send(JSON.stringify({ handshake: req.headers, url: req.url }))
     socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }))
   })
@@ -111,6 +115,7 @@ export async function startUpstream(
     seen,
     wsHandshakes,
     wsUrls,
+    wsRawHeaders,
     close: async () => {
       for (const client of wss.clients) client.terminate()
       wss.close()

@@ -3,24 +3,29 @@
 // against a real PostgreSQL that, like Cloud SQL, speaks TLS, with every secret an sm:// reference served
 // by the local Secret Manager. What the tests add, and why, is TEST_ONLY below; none of it is in the image.
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { readConfig } from '../../deploy/config.ts'
 import { serviceObject } from '../../deploy/service-yaml.ts'
 import { FLOWISE_VERSION } from '../../dev/flowise.ts'
 import { buildImage, REPO_ROOT } from '../../dev/images/build.ts'
-import { runToExit, waitForHttp } from '../../dev/images/container.ts'
+import { waitForHttp } from '../../dev/images/container.ts'
 import { imageExists, inspectImage } from '../../dev/images/podman.ts'
 import { freePort, startPostgres } from '../e2e/helpers/postgres.ts'
 import { startSecretManagerServer } from '../helpers/secret-manager-server.ts'
 import { makeTestPki } from '../helpers/tls.ts'
 import {
   buildForTest,
+  changeableFiles,
   containerProcesses,
   pid1Owner,
   podmanOrSkip,
+  runForTest,
   startForTest,
+  trustOnlyFromBase,
   writtenPaths,
 } from './suite.ts'
 
@@ -129,7 +134,7 @@ if (podmanOrSkip()) {
   t.test('the image holds the Flowise release of its build argument', async (t) => {
     const facts = await inspectImage(image.tag)
     t.equal(facts.labels['org.iap-gateway.flowise-version'], VERSION)
-    const { code, output } = await runToExit({
+    const { code, output } = await runForTest({
       image: image.tag,
       purpose: 'flowise-version',
       entrypoint: ['node', '-p', 'require("/opt/flowise/node_modules/flowise/package.json").version'],
@@ -209,7 +214,7 @@ if (podmanOrSkip()) {
 
   t.test("Flowise's logger transports: stdout only, whatever STORAGE_TYPE", async (t) => {
     const probe = (preload: boolean, storage: string) =>
-      runToExit({
+      runForTest({
         image: image.tag,
         purpose: 'flowise-logs',
         env: {
@@ -239,6 +244,69 @@ if (podmanOrSkip()) {
       transportsIn(output),
       { server: ['LoggingWinston'], audit: ['LoggingWinston'], requests: ['LoggingWinston'] },
       "Flowise's own choice for STORAGE_TYPE=gcs: the Cloud Logging API",
+    )
+  })
+
+  t.test('Flowise and the launcher are root:root: the process can change none of their files', async (t) => {
+    const { container } = await startFlowise(t)
+    const write = await container.exec([
+      'sh',
+      '-c',
+      'touch /opt/flowise/stdout-logs.cjs /opt/flowise/x /opt/iap-gateway/dist/proxy/x 2>&1; true',
+    ])
+    t.equal(write.output.match(/Permission denied/g)?.length, 3, 'no file there is writable by node')
+    t.equal(
+      await changeableFiles(container, ['/opt/flowise', '/opt/iap-gateway']),
+      '',
+      'every file under /opt/flowise and /opt/iap-gateway is root:root, none o+w',
+    )
+  })
+
+  t.test('the build machine’s TLS-proxy CA comes from the stand-in base only', async (t) => {
+    await trustOnlyFromBase(t, image.tag)
+    const { code, output } = await runForTest({
+      image: image.tag,
+      purpose: 'flowise-trust',
+      entrypoint: ['node', '-p', 'process.env.NODE_EXTRA_CA_CERTS ?? "unset"'],
+    })
+    t.equal(code, 0)
+    t.equal(output.trim(), 'unset', 'the containers run with the trust production has')
+  })
+
+  t.test('a FLOWISE_INSTALL_DIR in the environment cannot send the log patch to another copy', async (t) => {
+    // another install beside the image's: a flowise with a flowise-components whose provider is a stub
+    const other = mkdtempSync(join(tmpdir(), 'other-flowise-'))
+    t.teardown(() => rmSync(other, { recursive: true, force: true }))
+    const files: Record<string, string> = {
+      'node_modules/flowise/package.json': '{"name":"flowise","version":"0.0.0"}',
+      'node_modules/flowise-components/package.json': '{"name":"flowise-components","main":"index.js"}',
+      'node_modules/flowise-components/index.js':
+        'exports.StorageProviderFactory = { getProvider: () => ({ getLoggerTransports: () => [] }) }',
+      'node_modules/winston/package.json': '{"name":"winston","main":"index.js"}',
+      'node_modules/winston/index.js': 'exports.transports = { Console: class Console {} }',
+    }
+    for (const [path, text] of Object.entries(files)) {
+      mkdirSync(join(other, dirname(path)), { recursive: true })
+      writeFileSync(join(other, path), text)
+    }
+    chmodSync(other, 0o755) // mkdtemp makes it 0700; the container reads it as node
+    const { code, output } = await runForTest({
+      image: image.tag,
+      purpose: 'flowise-logs-elsewhere',
+      env: {
+        STORAGE_TYPE: 'gcs',
+        GOOGLE_CLOUD_STORAGE_BUCKET_NAME: 'b',
+        GOOGLE_CLOUD_STORAGE_PROJ_ID: 'p',
+        FLOWISE_INSTALL_DIR: `${SHIM_DIR}/other-install`,
+      },
+      mounts: [{ source: other, target: `${SHIM_DIR}/other-install` }],
+      entrypoint: ['node', '--require=/opt/flowise/stdout-logs.cjs', '-e', TRANSPORTS_PROBE],
+    })
+    t.equal(code, 0, output)
+    t.same(
+      transportsIn(output),
+      { server: [], error: [], audit: ['console'], requests: ['console (silent)'] },
+      'the Flowise in the image still logs to stdout only',
     )
   })
 

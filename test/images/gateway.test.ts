@@ -1,15 +1,25 @@
 // Dockerfile.proxy built by a real builder and run as Cloud Run runs it: the image's own user, PORT
 // injected, the environment the deploy renders. The gateway must answer its health path, refuse an
-// unsigned request, pass a signed one on, and drain on SIGTERM, as uid 1000 on files it cannot change.
+// unsigned request, pass a signed one on, and drain on SIGTERM, as uid 1000 on files it cannot change,
+// with no package manager left from the base (npm, npx, corepack and yarn 1: the real base has all four,
+// and the stand-in models them) and no trust setting of the machine it was built on.
 import { readFileSync } from 'node:fs'
 import t, { type Test } from 'tap'
-import { REPO_ROOT } from '../../dev/images/build.ts'
+import { buildImage, REPO_ROOT } from '../../dev/images/build.ts'
 import { waitForHttp } from '../../dev/images/container.ts'
-import { inspectImage, podman } from '../../dev/images/podman.ts'
+import { imageExists, inspectImage, podman } from '../../dev/images/podman.ts'
+import { BASE_IMAGE, STAND_IN_LABEL } from '../../dev/images/stand-in-base.ts'
 import { freePort } from '../e2e/helpers/postgres.ts'
 import { createSigningKey, signAssertion, startKeyServer, TEST_AUDIENCE } from '../helpers/iap.ts'
 import { startUpstream } from '../helpers/upstream.ts'
-import { buildForTest, pid1Owner, podmanOrSkip, startForTest } from './suite.ts'
+import {
+  buildForTest,
+  changeableFiles,
+  pid1Owner,
+  podmanOrSkip,
+  startForTest,
+  trustOnlyFromBase,
+} from './suite.ts'
 
 // a cold build with the base takes minutes; the image tests run in their own suite (npm run test:images)
 t.setTimeout(1_800_000)
@@ -87,14 +97,24 @@ if (podmanOrSkip()) {
     t.match(container.logs(), /drained; exiting/)
   })
 
-  t.test('the process can change none of its files; npm is gone; no dev dependency', async (t) => {
+  t.test('the process can change none of its files; no package manager; no dev dependency', async (t) => {
     const { container } = await startGateway(t)
     const write = await container.exec(['sh', '-c', 'touch /app/dist/proxy/main.js /app/x 2>&1; echo $?'])
     t.match(write.output, /Permission denied/, 'the application files are not writable by uid 1000')
-    const owners = await container.exec(['sh', '-c', 'find /app ! -user 0 | head -5'])
-    t.equal(owners.output.trim(), '', 'every file under /app is root-owned')
-    const npm = await container.exec(['sh', '-c', 'command -v npm npx corepack; true'])
-    t.equal(npm.output.trim(), '', 'no npm, npx or corepack at run time')
+    t.equal(await changeableFiles(container, ['/app']), '', 'every file under /app is root:root, none o+w')
+    // one name per `command -v`: dash's looks at its first operand only, so a list hid all but npm
+    const managers = await container.exec([
+      'sh',
+      '-c',
+      'for tool in npm npx corepack yarn yarnpkg; do command -v "$tool"; done; true',
+    ])
+    t.equal(managers.output.trim(), '', 'no npm, npx, corepack, yarn or yarnpkg at run time')
+    const left = await container.exec([
+      'sh',
+      '-c',
+      'ls -d /opt/yarn* /usr/local/lib/node_modules/* 2>/dev/null; true',
+    ])
+    t.equal(left.output.trim(), '', 'nor their files')
     // whatever the project's lock marks as needed by development only must be absent
     const lock = JSON.parse(readFileSync(`${REPO_ROOT}/package-lock.json`, 'utf8')) as {
       packages: Record<string, { dev?: boolean }>
@@ -116,6 +136,29 @@ if (podmanOrSkip()) {
       [],
       'no development-only package (the node devDependency included)',
     )
+  })
+
+  t.test('the build machine’s TLS-proxy CA comes from the stand-in base only', async (t) => {
+    await trustOnlyFromBase(t, image.tag)
+    const { container } = await startGateway(t)
+    const seen = await container.exec(['node', '-p', 'process.env.NODE_EXTRA_CA_CERTS ?? "unset"'])
+    t.equal(seen.output.trim(), 'unset', 'the container runs with the trust production has')
+  })
+
+  t.test('an image on the stand-in base is never built under a registry’s name', async (t) => {
+    const { labels } = await inspectImage(BASE_IMAGE)
+    const tag = 'europe-docker.pkg.dev/example/iap-gateway/gateway:stand-in-test'
+    const error = await buildImage('gateway', { tag }).then(
+      () => undefined,
+      (error: Error) => error,
+    )
+    if (labels[STAND_IN_LABEL] === undefined) {
+      t.notOk(error, 'on the real base, any name')
+      await podman(['rmi', tag], { allowFailure: true })
+      return
+    }
+    t.match(error?.message, /stand-in/, 'refused, naming why')
+    t.notOk(await imageExists(tag), 'no image under that name')
   })
 
   t.test('size', async (t) => {
