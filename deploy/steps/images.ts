@@ -5,6 +5,7 @@ import { stringify } from 'yaml'
 import type { Build, DeployConfig } from '../config.ts'
 import { imageRef } from '../service-yaml.ts'
 import { buildMember, membersOf, names } from './names.ts'
+import { privateBucket } from './storage.ts'
 import { cmd, type Resource, type Step } from './types.ts'
 
 const REPOSITORY_WRITER = 'roles/artifactregistry.writer'
@@ -129,20 +130,8 @@ export function imagesStep(c: DeployConfig): Step {
     {
       id: 'source-bucket',
       title: `build source bucket ${bucket}`,
-      describe: () => ['storage', 'buckets', 'describe', bucket],
-      create: () => [
-        cmd([
-          'storage',
-          'buckets',
-          'create',
-          bucket,
-          `--location=${c.region}`,
-          '--uniform-bucket-level-access',
-          '--public-access-prevention',
-        ]),
-      ],
       // Only staged build sources: not data.
-      delete: () => [cmd(['storage', 'rm', '--recursive', bucket], { long: true })],
+      ...privateBucket(bucket, c.region),
     },
     buildAccess('source-access', `${OBJECT_VIEWER} on ${bucket} for the build account`, OBJECT_VIEWER, [
       'storage',
