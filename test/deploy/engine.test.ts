@@ -222,26 +222,29 @@ esac
   })
 })
 
-t.test('plan --format sh reads a secret the user keeps (the OAuth client) at its latest version', async (t) => {
-  const withClient = validateConfig(
-    {
-      project: 'demo-project',
-      region: 'europe-west1',
-      domain: 'a.example.com',
-      allowedCidrs: ['10.0.0.0/8'],
-      iapMembers: ['user:a@example.com'],
-      iapOAuthClient: { clientId: '1-a.apps.googleusercontent.com', secret: 'iap-oauth' },
-    },
-    '/',
-  )
-  const e = new Engine(withClient, {
-    gcloud: new Gcloud({ project: 'demo-project', gcloud }),
-    progress: new Progress({ write: () => true }),
-    offline: true,
-  })
-  const script = shellScript(await e.plan(steps(withClient)), e.context)
-  t.match(
-    script,
-    `{ printf '%s: |-\\n  ' --oauth2-client-secret; gcloud secrets versions access latest --secret=iap-oauth --project=demo-project; printf '\\n'; } > "$tmp/iap-flags"\nCLOUDSDK_CORE_DISABLE_FILE_LOGGING=true gcloud iap web enable --resource-type=backend-services --service=flowise-backend --oauth2-client-id=1-a.apps.googleusercontent.com --flags-file="$tmp/iap-flags"`,
-  )
-})
+t.test(
+  'plan --format sh reads a secret the user keeps (the OAuth client) at its latest version',
+  async (t) => {
+    const withClient = validateConfig(
+      {
+        project: 'demo-project',
+        region: 'europe-west1',
+        domain: 'a.example.com',
+        allowedCidrs: ['10.0.0.0/8'],
+        iapMembers: ['user:a@example.com'],
+        iapOAuthClient: { clientId: '1-a.apps.googleusercontent.com', secret: 'iap-oauth' },
+      },
+      '/',
+    )
+    const e = new Engine(withClient, {
+      gcloud: new Gcloud({ project: 'demo-project', gcloud }),
+      progress: new Progress({ write: () => true }),
+      offline: true,
+    })
+    const script = shellScript(await e.plan(steps(withClient)), e.context)
+    t.match(
+      script,
+      `{ printf '%s: |-\\n  ' --oauth2-client-secret; gcloud secrets versions access latest --secret=iap-oauth --project=demo-project; printf '\\n'; } > "$tmp/iap-flags"\nCLOUDSDK_CORE_DISABLE_FILE_LOGGING=true gcloud iap web enable --resource-type=backend-services --service=flowise-backend --oauth2-client-id=1-a.apps.googleusercontent.com --flags-file="$tmp/iap-flags"`,
+    )
+  },
+)

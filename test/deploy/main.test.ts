@@ -70,10 +70,19 @@ t.test('plan --offline lists every step and the exact commands', async (t) => {
   )
   t.match(r.stdout, /\d+ resource\(s\) to create or update\.\n$/)
   // Issue 14, point 19: what each file passed to gcloud grants, routes or runs is in the plan itself.
-  t.match(r.stdout, /set-iam-policy flowise \{file:policy-json\}.*\n {8}policy-json: replaces the service's IAM policy with: roles\/run\.invoker -> serviceAccount:service-\$\{PROJECT_NUMBER\}@gcp-sa-iap/)
+  t.match(
+    r.stdout,
+    /set-iam-policy flowise \{file:policy-json\}.*\n {8}policy-json: replaces the service's IAM policy with: roles\/run\.invoker -> serviceAccount:service-\$\{PROJECT_NUMBER\}@gcp-sa-iap/,
+  )
   t.match(r.stdout, /\n {8}redirect-yaml: every request -> 301 to https:\/\/ on the same host and path\n/)
-  t.match(r.stdout, /\n {8}service-yaml: Cloud SQL demo-project:europe-west1:flowise-db through \/cloudsql\/ \(IAM \+ mTLS\)\n/)
-  t.match(r.stdout, /\n {8}user-flags: --password = secret flowise-db-password version \$\{DATABASE_PASSWORD_LATEST\} \(not shown\)\n/)
+  t.match(
+    r.stdout,
+    /\n {8}service-yaml: Cloud SQL demo-project:europe-west1:flowise-db through \/cloudsql\/ \(IAM \+ mTLS\)\n/,
+  )
+  t.match(
+    r.stdout,
+    /\n {8}user-flags: --password = secret flowise-db-password version \$\{DATABASE_PASSWORD_LATEST\} \(not shown\)\n/,
+  )
 })
 
 t.test('render --offline writes the YAML with placeholders for unknown values', async (t) => {

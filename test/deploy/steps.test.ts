@@ -2,6 +2,7 @@
 // The end-to-end tests cover the paths an apply from empty takes; these cover drift and teardown.
 import t from 'tap'
 import { validateConfig } from '../../deploy/config.ts'
+import { serviceObject, serviceReview } from '../../deploy/service-yaml.ts'
 import { apisStep, requiredApis } from '../../deploy/steps/apis.ts'
 import { databaseStep } from '../../deploy/steps/database.ts'
 import { edgeStep } from '../../deploy/steps/edge.ts'
@@ -9,8 +10,13 @@ import { frontendStep, hasIpv6 } from '../../deploy/steps/frontend.ts'
 import { identityStep } from '../../deploy/steps/identity.ts'
 import { imagesStep } from '../../deploy/steps/images.ts'
 import { steps } from '../../deploy/steps/index.ts'
-import { serviceObject, serviceReview } from '../../deploy/service-yaml.ts'
-import { lockedPolicy, policyReview, readinessProblems, runStep, serviceValues } from '../../deploy/steps/run.ts'
+import {
+  lockedPolicy,
+  policyReview,
+  readinessProblems,
+  runStep,
+  serviceValues,
+} from '../../deploy/steps/run.ts'
 import { secretsStep } from '../../deploy/steps/secrets.ts'
 import type { Context, Resource, Step } from '../../deploy/steps/types.ts'
 
