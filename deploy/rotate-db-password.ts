@@ -44,7 +44,8 @@ export async function rotateDbPassword(
       stdin: { kind: 'secret', secret, generate: true },
     }),
   )
-  await engine.learn(all)
+  // Only the newest version changed: read it again, not every fact.
+  await engine.learn(only(all, { secrets: `secret/${secret}` }))
   await engine.apply(only(all, { database: 'sql-user-password', run: 'service' }))
   await engine.run(cmd(['secrets', 'versions', 'disable', applied, `--secret=${secret}`]))
   progress.line(
