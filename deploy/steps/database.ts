@@ -204,6 +204,11 @@ export function databaseStep(c: DeployConfig): Step {
               `--region=${c.region}`,
               `--network=projects/${c.project}/global/networks/${c.network.name}`,
               '--no-assign-ip',
+              // Cloud Run's built-in connection needs the per-instance CA: "You must select the per-instance
+              // CA option (GOOGLE_MANAGED_INTERNAL_CA) as the server CA mode for instances you want to connect
+              // to from web applications" (sql/docs/postgres/connect-run). Set only at creation: gcloud 528's
+              // patch has no --server-ca-mode.
+              '--server-ca-mode=GOOGLE_MANAGED_INTERNAL_CA',
               ...instanceFlags(c),
             ],
             { long: true },

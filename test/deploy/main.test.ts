@@ -62,7 +62,7 @@ t.test('plan --offline lists every step and the exact commands', async (t) => {
   t.match(r.stdout, /^== Project and APIs\n {2}read {6}project number/)
   t.match(
     r.stdout,
-    /create +Cloud SQL instance flowise-db\n +gcloud sql instances create flowise-db --database-version=POSTGRES_16 --region=europe-west1 .*--no-assign-ip --edition=enterprise --tier=db-g1-small .*--ssl-mode=ENCRYPTED_ONLY --enable-point-in-time-recovery .*--deletion-protection --project=demo-project --format=json --quiet/,
+    /create +Cloud SQL instance flowise-db\n +gcloud sql instances create flowise-db --database-version=POSTGRES_16 --region=europe-west1 .*--no-assign-ip --server-ca-mode=GOOGLE_MANAGED_INTERNAL_CA --edition=enterprise --tier=db-g1-small .*--ssl-mode=ENCRYPTED_ONLY --enable-point-in-time-recovery .*--deletion-protection --project=demo-project --format=json --quiet/,
   )
   t.match(
     r.stdout,
