@@ -121,7 +121,11 @@ t.test('everything exists, as a deployer with the documented roles only, in a va
     availabilityType: 'ZONAL',
     deletionProtectionEnabled: true,
     retainBackupsOnDelete: true,
-    ipConfiguration: { sslMode: 'ENCRYPTED_ONLY', ipv4Enabled: false, serverCaMode: 'GOOGLE_MANAGED_INTERNAL_CA' },
+    ipConfiguration: {
+      sslMode: 'ENCRYPTED_ONLY',
+      ipv4Enabled: false,
+      serverCaMode: 'GOOGLE_MANAGED_INTERNAL_CA',
+    },
     backupConfiguration: {
       enabled: true,
       pointInTimeRecoveryEnabled: true,
