@@ -5,7 +5,10 @@ import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import ipaddr from 'ipaddr.js'
 import { parse } from 'yaml'
+import { type DatabaseConfig, databaseConfig } from './config-database.ts'
+import { type Raw, Reader } from './config-reader.ts'
 import { DeployError } from './errors.ts'
+import { GATEWAY_PORT, gatewayEnvProblems } from './gateway-env.ts'
 
 export interface Build {
   context: string
@@ -62,17 +65,15 @@ export interface DeployConfig {
     projectRoles: string[]
   }
   network: { name: string; subnet: string; subnetRange: string }
-  database: {
-    enabled: boolean
-    instance: string
-    tier: string
-    version: string
-    name: string
-    user: string
-    passwordSecret: string
-    deletionProtection: boolean
-  }
+  database: DatabaseConfig
   storage: { enabled: boolean; bucket: string }
+  /**
+   * IAP's own (Google-managed) OAuth client admits only users of the project's organisation and no
+   * programmatic callers (cloud.google.com/iap/docs/custom-oauth-configuration): a custom client is
+   * needed for outside users or scripts. Its secret stays in Secret Manager; the deploy reads it and
+   * hands it to gcloud in a flags file, never on a command line.
+   */
+  iapOAuthClient?: { clientId: string; secret: string }
 }
 
 const FLOWISE_SECRETS = [
@@ -84,95 +85,6 @@ const FLOWISE_SECRETS = [
 ]
 // Set by the deploy or by Cloud Run itself; an app env entry must not override them.
 const RESERVED_ENV = new Set(['PORT', 'K_SERVICE', 'K_REVISION', 'K_CONFIGURATION', 'HOST'])
-const GATEWAY_PORT = 8080
-
-type Raw = Record<string, unknown>
-
-class Reader {
-  readonly problems: string[] = []
-  private readonly root: Raw
-
-  constructor(root: Raw) {
-    this.root = root
-  }
-
-  private at(path: string): unknown {
-    let v: unknown = this.root
-    for (const key of path.split('.')) v = v && typeof v === 'object' ? (v as Raw)[key] : undefined
-    return v
-  }
-
-  problem(path: string, message: string, value?: unknown): void {
-    const shown = value === undefined ? '' : ` (got ${JSON.stringify(value)})`
-    this.problems.push(`${path}: ${message}${shown}`)
-  }
-
-  string(path: string, fallback?: string, re?: RegExp, hint = 'has an invalid format'): string {
-    const v = this.at(path)
-    if (v === undefined || v === null) {
-      if (fallback === undefined) this.problem(path, 'is required')
-      return fallback ?? ''
-    }
-    if (typeof v !== 'string' && typeof v !== 'number') {
-      this.problem(path, 'must be a string', v)
-      return fallback ?? ''
-    }
-    const s = String(v)
-    if (re && !re.test(s)) this.problem(path, hint, s)
-    return s
-  }
-
-  int(path: string, fallback: number, min: number, max: number): number {
-    const v = this.at(path)
-    if (v === undefined || v === null) return fallback
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      this.problem(path, `must be an integer from ${min} to ${max}`, v)
-      return fallback
-    }
-    return v
-  }
-
-  bool(path: string, fallback: boolean): boolean {
-    const v = this.at(path)
-    if (v === undefined || v === null) return fallback
-    if (typeof v !== 'boolean') this.problem(path, 'must be true or false', v)
-    return v === true
-  }
-
-  list(path: string, fallback: string[] = []): string[] {
-    const v = this.at(path)
-    if (v === undefined || v === null) return fallback
-    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) {
-      this.problem(path, 'must be a list of strings', v)
-      return fallback
-    }
-    return v as string[]
-  }
-
-  map(path: string): Record<string, unknown> {
-    const v = this.at(path)
-    if (v === undefined || v === null) return {}
-    if (typeof v !== 'object' || Array.isArray(v)) {
-      this.problem(path, 'must be a mapping', v)
-      return {}
-    }
-    return v as Record<string, unknown>
-  }
-
-  has(path: string): boolean {
-    return this.at(path) !== undefined
-  }
-
-  /** Unknown keys are typos until proven otherwise. */
-  known(path: string, keys: string[]): void {
-    const v = path ? this.at(path) : this.root
-    if (!v || typeof v !== 'object' || Array.isArray(v)) return
-    for (const k of Object.keys(v)) {
-      if (!keys.includes(k))
-        this.problem(path ? `${path}.${k}` : k, `is not a known field (known: ${keys.join(', ')})`)
-    }
-  }
-}
 
 const NAME = /^[a-z][a-z0-9-]{0,18}[a-z0-9]$/
 const CPU = /^(0\.[1-9][0-9]*|[1-8])$/
@@ -273,8 +185,9 @@ export function validateConfig(raw: unknown, baseDir: string): DeployConfig {
     'network',
     'database',
     'storage',
+    'iapOAuthClient',
   ])
-  for (const section of ['gateway', 'app', 'network', 'database', 'storage']) r.map(section)
+  for (const section of ['gateway', 'app', 'network', 'database', 'storage', 'iapOAuthClient']) r.map(section)
   r.known('gateway', ['build', 'tag', 'cpu', 'memory', 'logLevel', 'upstreamTimeoutMs', 'shutdownGraceMs'])
   r.known('app', [
     'preset',
@@ -294,8 +207,8 @@ export function validateConfig(raw: unknown, baseDir: string): DeployConfig {
     'projectRoles',
   ])
   r.known('network', ['name', 'subnet', 'subnetRange'])
-  r.known('database', ['enabled', 'instance', 'tier', 'version', 'name', 'user', 'deletionProtection'])
   r.known('storage', ['enabled', 'bucket'])
+  r.known('iapOAuthClient', ['clientId', 'secret'])
 
   const project = r.string(
     'project',
@@ -352,10 +265,12 @@ export function validateConfig(raw: unknown, baseDir: string): DeployConfig {
     else env[k] = String(v)
   }
   const secrets = appSecrets(r, name, preset)
-  const databaseEnabled = r.bool('database.enabled', flowise)
   const storageEnabled = r.bool('storage.enabled', flowise)
   const minInstances = r.int('minInstances', 0, 0, 100)
-  const maxInstances = r.int('maxInstances', 3, 1, 1000)
+  // Flowise 3.1.4 outside queue mode runs every schedule once per instance ("Running in non-queue mode
+  // with node-cron and no distributed locking. If multiple API replicas are running, schedules will be
+  // executed once per replica", its own start-up warning): one instance until the deploy offers queue mode.
+  const maxInstances = r.int('maxInstances', flowise ? 1 : 3, 1, 1000)
   if (maxInstances < minInstances)
     r.problem('maxInstances', `must be at least minInstances (${minInstances})`, maxInstances)
 
@@ -366,10 +281,12 @@ export function validateConfig(raw: unknown, baseDir: string): DeployConfig {
     domain,
     allowedCidrs: cidrs(r),
     iapMembers,
-    // The load balancer appends "<client>,<lb>" to X-Forwarded-For (facts, section 2): verify on a live deployment.
-    trustProxyHops: r.int('trustProxyHops', 2, 1, 10),
-    allowedEmails: r.list('allowedEmails'),
-    allowedDomains: r.list('allowedDomains'),
+    // The load balancer appends "<client>,<lb>" to X-Forwarded-For (facts, section 2): verify on a live
+    // deployment. The upper bound is the gateway's (checked below with its own code); 0 would judge the
+    // address of Google's front end instead of the client's, so behind the load balancer it is refused.
+    trustProxyHops: r.int('trustProxyHops', 2, 1, Number.MAX_SAFE_INTEGER),
+    allowedEmails: commaFree(r, 'allowedEmails'),
+    allowedDomains: commaFree(r, 'allowedDomains'),
     maxInstances,
     minInstances,
     timeoutSeconds: r.int('timeoutSeconds', 3600, 60, 3600),
@@ -440,21 +357,7 @@ export function validateConfig(raw: unknown, baseDir: string): DeployConfig {
         'is not an IPv4 range',
       ),
     },
-    database: {
-      enabled: databaseEnabled,
-      instance: r.string('database.instance', `${name}-db`, NAME, 'is not an instance name'),
-      tier: r.string('database.tier', 'db-g1-small', /^db-[a-z0-9-]+$/, 'is not a Cloud SQL tier'),
-      version: r.string(
-        'database.version',
-        'POSTGRES_16',
-        /^POSTGRES_[0-9]+$/,
-        'must be a PostgreSQL version like POSTGRES_16',
-      ),
-      name: r.string('database.name', 'flowise', /^[a-z_][a-z0-9_]{0,62}$/, 'is not a database name'),
-      user: r.string('database.user', 'flowise', /^[a-z_][a-z0-9_]{0,62}$/, 'is not a user name'),
-      passwordSecret: `${name}-db-password`,
-      deletionProtection: r.bool('database.deletionProtection', true),
-    },
+    database: databaseConfig(r, name, flowise),
     storage: {
       enabled: storageEnabled,
       bucket: r.string(
@@ -465,10 +368,38 @@ export function validateConfig(raw: unknown, baseDir: string): DeployConfig {
       ),
     },
   }
+  if (r.has('iapOAuthClient')) {
+    config.iapOAuthClient = {
+      clientId: r.string(
+        'iapOAuthClient.clientId',
+        undefined,
+        /^[0-9]+-[a-z0-9]+\.apps\.googleusercontent\.com$/,
+        'is not an OAuth client id like 123-abc.apps.googleusercontent.com',
+      ),
+      secret: r.string(
+        'iapOAuthClient.secret',
+        undefined,
+        /^[A-Za-z0-9_-]{1,255}$/,
+        'must be the id of the Secret Manager secret holding the client secret',
+      ),
+    }
+  }
+  for (const p of gatewayEnvProblems(config)) {
+    if (!r.reported(p.slice(0, p.indexOf(':')).replace(/\[\d+\]$/, ''))) r.problems.push(p)
+  }
   if (r.problems.length > 0) {
     throw new DeployError('DEPLOY_ERR_CONFIG', `invalid deploy config:\n  - ${r.problems.join('\n  - ')}`)
   }
   return deepFreeze(config)
+}
+
+/** The gateway reads these lists comma-separated: a comma inside one entry would split it in two. */
+function commaFree(r: Reader, path: string): string[] {
+  const list = r.list(path)
+  list.forEach((v, i) => {
+    if (v.includes(',')) r.problem(`${path}[${i}]`, 'must not contain a comma', v)
+  })
+  return list
 }
 
 function deepFreeze<T>(o: T): T {

@@ -6,9 +6,9 @@ import type { DeployConfig } from './config.ts'
 import { DeployError } from './errors.ts'
 import { type Gcloud, isNotFound } from './gcloud.ts'
 import type { Progress } from './progress.ts'
-import type { Command, Context, Resource, Step } from './steps/types.ts'
+import type { Command, Context, Resource, SecretValue, Step } from './steps/types.ts'
 
-export type Action = 'create' | 'update' | 'unchanged' | 'read' | 'delete' | 'absent' | 'keep'
+export type Action = 'create' | 'update' | 'unchanged' | 'read' | 'delete' | 'absent' | 'keep' | 'pending'
 
 export interface Planned {
   step: Step
@@ -17,6 +17,9 @@ export interface Planned {
   reasons: string[]
   commands: Command[]
 }
+
+/** A failure Google documents as temporary (`Command.pending`): destroy records it and goes on. */
+class Held extends Error {}
 
 export interface EngineOptions {
   gcloud: Gcloud
@@ -68,6 +71,17 @@ export class Engine {
     if (r.absent?.(res.json, this.context)) return { found: false, json: res.json }
     r.learn?.(res.json, this.context)
     return { found: true, json: res.json }
+  }
+
+  /** Reads every resource that records facts (project number, ids, versions), as `render` needs them. */
+  async learn(steps: Step[]): Promise<void> {
+    this.cache.clear()
+    for (const step of steps) for (const r of this.active(step)) if (r.learn) await this.observe(r)
+  }
+
+  /** Runs one command outside any plan (the day-two verbs). */
+  async run(command: Command): Promise<void> {
+    await this.execute(command)
   }
 
   private async prefetch(resources: Resource[]): Promise<void> {
@@ -136,58 +150,116 @@ export class Engine {
     return done
   }
 
+  /**
+   * Deletes in reverse order. Everything is read, and every refusal evaluated, before the first delete:
+   * a refusal (a protected database) stops the run with nothing deleted. A deletion Google holds for a
+   * while (`Command.pending`) is recorded and the rest goes on; a later destroy finishes it.
+   */
   async destroy(steps: Step[], deleteData: boolean): Promise<Planned[]> {
-    const done: Planned[] = []
+    const todo: { step: Step; r: Resource; seen?: Observed }[] = []
+    const refusals: string[] = []
     for (const step of [...steps].reverse()) {
-      this.opts.progress.line(`== ${step.title}`)
-      await this.prefetch(this.active(step).filter((r) => r.delete && (deleteData || !r.data)))
-      for (const r of [...this.active(step)].reverse()) {
-        if (!r.delete) continue
+      const deletable = [...this.active(step)].reverse().filter((r) => r.delete)
+      await this.prefetch(deletable.filter((r) => deleteData || !r.data))
+      for (const r of deletable) {
         if (r.data && !deleteData) {
-          this.opts.progress.line(`keep      ${r.title} (data: pass --delete-data to remove)`)
-          done.push({ step, resource: r, action: 'keep', reasons: [], commands: [] })
+          todo.push({ step, r })
           continue
         }
         const seen = await this.observe(r)
-        const commands = seen.found ? r.delete(this.context, seen.json) : []
-        const action: Action = seen.found ? 'delete' : 'absent'
-        this.opts.progress.line(`${action.padEnd(9)} ${r.title}`)
+        const refusal = seen.found ? r.refuseDelete?.(this.context, seen.json) : undefined
+        if (refusal) refusals.push(refusal)
+        todo.push({ step, r, seen })
+      }
+    }
+    if (refusals.length > 0) {
+      throw new DeployError('DEPLOY_ERR_REFUSED', `nothing was deleted: ${refusals.join('; ')}`)
+    }
+    const done: Planned[] = []
+    const pending = new Set<string>()
+    let title = ''
+    for (const { step, r, seen } of todo) {
+      if (step.title !== title) {
+        title = step.title
+        this.opts.progress.line(`== ${title}`)
+      }
+      const planned = (action: Action, reasons: string[] = [], commands: Command[] = []) => {
+        this.opts.progress.line(
+          `${action.padEnd(9)} ${r.title}${reasons.length ? ` (${reasons.join('; ')})` : ''}`,
+        )
+        done.push({ step, resource: r, action, reasons, commands })
+      }
+      if (!seen) {
+        planned('keep', ['data: pass --delete-data to remove'])
+        continue
+      }
+      if (!seen.found) {
+        planned('absent')
+        continue
+      }
+      const holder = r.heldBy?.find((id) => pending.has(id))
+      if (holder) {
+        pending.add(r.id)
+        planned('pending', [`waits for ${holder}`])
+        continue
+      }
+      const commands = (r.delete as NonNullable<Resource['delete']>)(this.context, seen.json)
+      this.opts.progress.line(`delete    ${r.title}`)
+      try {
         // Deleting one resource does not change what the others' reads said: keep them.
         for (const command of commands) await this.execute(command, false)
-        done.push({ step, resource: r, action, reasons: [], commands })
+        done.push({ step, resource: r, action: 'delete', reasons: [], commands })
+      } catch (error) {
+        if (!(error instanceof Held)) throw error
+        pending.add(r.id)
+        planned('pending', [error.message])
       }
     }
     return done
   }
 
-  /** The stdin for a command: a managed secret's value, generated (32 random bytes) the first time. */
-  private async stdinFor(command: Command): Promise<string | undefined> {
-    const s = command.stdin
-    if (!s) return undefined
-    let value = this.secrets.get(s.secret)
-    if (value === undefined) {
-      if (command.argv.includes('--prompt-for-password')) {
-        // The secret exists from an earlier run: read it (stdout only, never shown).
-        const r = await this.opts.gcloud.must({
-          argv: ['secrets', 'versions', 'access', 'latest', `--secret=${s.secret}`],
-        })
-        value = Buffer.from(JSON.parse(r.stdout).payload.data, 'base64').toString('utf8')
-      } else {
-        value = randomBytes(32).toString('base64url')
-      }
-      this.secrets.set(s.secret, value)
+  /** A secret's value: made here the first time a managed secret is created, otherwise read (never shown). */
+  private async secretValue(v: SecretValue): Promise<string> {
+    let value = this.secrets.get(v.secret) ?? this.secrets.get(`${v.secret}#${v.version ?? 'latest'}`)
+    if (v.generate) {
+      value = randomBytes(32).toString('base64url')
+      this.secrets.set(v.secret, value)
+    } else if (value === undefined) {
+      const r = await this.opts.gcloud.must({
+        argv: ['secrets', 'versions', 'access', v.version ?? 'latest', `--secret=${v.secret}`],
+      })
+      value = Buffer.from(JSON.parse(r.stdout).payload.data, 'base64').toString('utf8')
+      this.secrets.set(`${v.secret}#${v.version ?? 'latest'}`, value)
     }
     this.opts.gcloud.redactor.add(value)
     return value
+  }
+
+  /** The command as run: its secret flags written into the flags file it names. */
+  private async withSecretFlags(command: Command): Promise<Command> {
+    const f = command.secretFlags
+    if (!f) return command
+    const value = await this.secretValue({
+      kind: 'secret',
+      secret: f.secret,
+      ...(f.version ? { version: f.version } : {}),
+    })
+    // JSON is YAML, and quotes any character a secret holds (gcloud topic flags-file).
+    return { ...command, files: { ...command.files, [f.file]: `${JSON.stringify({ [f.flag]: value })}\n` } }
   }
 
   private async execute(command: Command, invalidate = true): Promise<void> {
     const gcloud = this.opts.gcloud
     const label = `  gcloud ${command.argv.join(' ')}`
     if (invalidate) this.cache.clear()
-    const stdin = await this.stdinFor(command)
+    const stdin = command.stdin ? await this.secretValue(command.stdin) : undefined
+    const runnable = await this.withSecretFlags(command)
     const run = async () => {
-      const result = await gcloud.must(command, stdin)
+      const result = await gcloud.run(runnable, stdin)
+      if (result.code !== 0) {
+        if (command.pending?.when.test(result.stderr)) throw new Held(command.pending.reason)
+        throw gcloud.failure(command, result)
+      }
       if (!command.poll) return
       const submitted = JSON.parse(result.stdout)
       for (;;) {

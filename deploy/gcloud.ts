@@ -93,7 +93,7 @@ export class Gcloud {
       const delays = command.retryIam ? this.opts.iamRetryDelaysMs : []
       for (let attempt = 0; ; attempt += 1) {
         this.history.push(argv)
-        const result = await this.spawn(argv, stdin, timeout, command.prompts === true)
+        const result = await this.spawn(argv, stdin, timeout, command)
         const delay = delays[attempt]
         if (result.code === 0 || delay === undefined || !IAM_TRANSIENT.test(result.stderr)) return result
         await new Promise((r) => setTimeout(r, delay))
@@ -124,15 +124,19 @@ export class Gcloud {
     argv: string[],
     stdin: string | undefined,
     timeoutMs: number,
-    prompts: boolean,
+    command: Command,
   ): Promise<GcloudResult> {
     return new Promise((resolve, reject) => {
-      const env = {
+      const env: NodeJS.ProcessEnv = {
         ...this.opts.env,
         CLOUDSDK_CORE_DISABLE_COLOR: 'true',
         // A password prompt reads stdin only while prompts are on; everything else must never wait for input.
-        CLOUDSDK_CORE_DISABLE_PROMPTS: prompts ? 'false' : 'true',
+        CLOUDSDK_CORE_DISABLE_PROMPTS: command.prompts ? 'false' : 'true',
       }
+      // gcloud writes every command's arguments, flags-file values included, to its log files under the
+      // config folder ("Running [gcloud.sql.users.create] with arguments: [... --password: ...]", seen with
+      // gcloud 528): a command that carries a secret runs without them.
+      if (command.stdin || command.secretFlags) env.CLOUDSDK_CORE_DISABLE_FILE_LOGGING = 'true'
       // detached: a new session without a controlling terminal, so gcloud's password prompt reads the
       // pipe instead of /dev/tty, and a timeout can end the whole process group.
       const child = spawn(this.opts.gcloud, argv, { env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] })

@@ -1,4 +1,4 @@
-// npm run deploy -- plan|apply|destroy|render --config deploy.config.yaml
+// npm run deploy -- plan|apply|destroy|render|rotate-db-password --config deploy.config.yaml
 import { writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline/promises'
 import { parseArgs } from 'node:util'
@@ -7,6 +7,7 @@ import { Engine, type Planned } from './engine.ts'
 import { DeployError } from './errors.ts'
 import { Gcloud } from './gcloud.ts'
 import { type Output, Progress } from './progress.ts'
+import { rotateDbPassword } from './rotate-db-password.ts'
 import { serviceYaml } from './service-yaml.ts'
 import { shellScript } from './shell.ts'
 import { steps } from './steps/index.ts'
@@ -23,13 +24,20 @@ export interface Io {
 
 const NO_ACCESS = /cannot run|active account|credentials|auth login|reauthenticat/i
 
-const USAGE = `usage: deploy <plan|apply|destroy|render> --config FILE [options]
+const COMMANDS = ['plan', 'apply', 'destroy', 'render', 'rotate-db-password'] as const
+type CommandName = (typeof COMMANDS)[number]
+/** destroy finished all it could; Google still holds something a later destroy deletes. */
+export const EXIT_PENDING = 3
+
+const USAGE = `usage: deploy <${COMMANDS.join('|')}> --config FILE [options]
   plan     show each step, what exists, and the gcloud commands apply would run
            --format text|sh   (sh: a reviewable bash script)   --offline  (read nothing)
   apply    create or update everything; safe to re-run
   destroy  delete in reverse order; asks first unless --yes; keeps the database, bucket and
-           secrets unless --delete-data
+           secrets unless --delete-data (then a final backup of the database is kept);
+           exit ${EXIT_PENDING}: done except what Google still holds, run it again later
   render   print the Cloud Run service YAML (--out FILE to write it)
+  rotate-db-password  a new database password: SQL user, service and secret in one go
 common: --gcloud PATH (default: gcloud on PATH)`
 
 export function formatPlan(planned: Planned[], gcloud: Gcloud): string {
@@ -43,8 +51,15 @@ export function formatPlan(planned: Planned[], gcloud: Gcloud): string {
     lines.push(
       `  ${p.action.padEnd(9)} ${p.resource.title}${p.reasons.length ? ` (${p.reasons.join('; ')})` : ''}`,
     )
-    for (const c of p.commands)
+    for (const c of p.commands) {
       lines.push(`      gcloud ${gcloud.argv(c).join(' ')}${c.stdin ? '   < (secret on stdin)' : ''}`)
+      const f = c.secretFlags
+      if (f)
+        lines.push(
+          `        ${f.file}: ${f.flag} = secret ${f.secret} version ${f.version ?? 'latest'} (not shown)`,
+        )
+      for (const line of c.review ?? []) lines.push(`        ${line}`)
+    }
   }
   const changes = planned.filter((p) => p.action === 'create' || p.action === 'update').length
   lines.push('', changes === 0 ? 'No changes.' : `${changes} resource(s) to create or update.`)
@@ -106,11 +121,15 @@ export async function main(argv: string[], io: Io): Promise<number> {
       return 0
     }
     if (command === 'render') {
-      // Read the values the YAML carries (project number, backend service id, database address).
-      for (const step of all) for (const r of step.resources) if (r.learn) await engine.observe(r)
+      // Read the values the YAML carries (project number, backend service id, password version).
+      await engine.learn(all)
       const yaml = serviceYaml(config, serviceValues(engine.context))
       if (values.out) writeFileSync(values.out, yaml)
       else io.stdout.write(yaml)
+      return 0
+    }
+    if (command === 'rotate-db-password') {
+      await rotateDbPassword(engine, config, all, progress)
       return 0
     }
     if (command === 'apply') {
@@ -118,6 +137,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       const f = engine.context.facts
       progress.line('')
       progress.line(`Point DNS: ${config.domain}. A ${f.get('ADDRESS')}`)
+      if (f.has('ADDRESS_V6')) progress.line(`Point DNS: ${config.domain}. AAAA ${f.get('ADDRESS_V6')}`)
       progress.line(
         `Certificate: ${f.get('CERTIFICATE_STATUS')} (becomes ACTIVE some minutes after DNS points at the address)`,
       )
@@ -134,8 +154,13 @@ export async function main(argv: string[], io: Io): Promise<number> {
       io.stderr.write('Nothing destroyed.\n')
       return 1
     }
-    await engine.destroy(all, values['delete-data'] === true)
-    return 0
+    const done = await engine.destroy(all, values['delete-data'] === true)
+    const pending = done.filter((p) => p.action === 'pending')
+    if (pending.length === 0) return 0
+    progress.line('')
+    progress.line('Pending: Google still holds these; run the same destroy again later to finish:')
+    for (const p of pending) progress.line(`  ${p.resource.title}: ${p.reasons.join('; ')}`)
+    return EXIT_PENDING
   } catch (error) {
     if (error instanceof DeployError) {
       io.stderr.write(`${error.code}: ${error.message}\n`)
@@ -161,16 +186,16 @@ function parse(argv: string[]) {
     },
   })
   const command = positionals[0]
-  if (positionals.length !== 1 || !['plan', 'apply', 'destroy', 'render'].includes(command as string)) {
+  if (positionals.length !== 1 || !(COMMANDS as readonly string[]).includes(command as string)) {
     throw new DeployError(
       'DEPLOY_ERR_USAGE',
-      `expected one command: plan, apply, destroy or render (got ${positionals.join(' ') || 'none'})`,
+      `expected one command: ${COMMANDS.join(', ')} (got ${positionals.join(' ') || 'none'})`,
     )
   }
   if (!['text', 'sh'].includes(values.format)) {
     throw new DeployError('DEPLOY_ERR_USAGE', `--format must be text or sh (got ${values.format})`)
   }
-  return { command: command as 'plan' | 'apply' | 'destroy' | 'render', values }
+  return { command: command as CommandName, values }
 }
 
 /* c8 ignore start -- the process entry; tests call main() and spawn this file once */

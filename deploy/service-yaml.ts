@@ -1,11 +1,13 @@
 // The Cloud Run multi-container service (Knative v1), built from the config and the values learned on
-// the way (audience, database address). The gateway is the only container with a port; the app is a
-// sidecar on 127.0.0.1 that the gateway waits for (container-dependencies + the app's startup probe).
+// the way (audience, the applied database password version). The gateway is the only container with a
+// port; the app is a sidecar on 127.0.0.1 that the gateway waits for (container-dependencies + the
+// app's startup probe).
 import { stringify } from 'yaml'
 import type { DeployConfig } from './config.ts'
+import { GATEWAY_PORT, gatewayEnv } from './gateway-env.ts'
 
 export const GATEWAY_CONTAINER = 'gateway'
-export const GATEWAY_PORT = 8080
+export { GATEWAY_PORT }
 
 export interface ServiceValues {
   gatewayImage: string
@@ -13,9 +15,21 @@ export interface ServiceValues {
   serviceAccount: string
   /** `/projects/NUMBER/global/backendServices/ID`: known before the service is first created (see docs/deploy.md). */
   audience: string
-  databaseHost?: string
-  /** The instance's server CA (public), base64, for Flowise's DATABASE_SSL_KEY_BASE64. */
-  databaseCaBase64?: string
+  /** The password secret's version the SQL user was last set to: the one the app must read. */
+  databasePasswordVersion?: string
+}
+
+/** Annotations Google owns on read: never compared, so a value Google rewrites is not drift. */
+export const READ_BACK_BY_GOOGLE = ['run.googleapis.com/launch-stage']
+
+/** `PROJECT:REGION:INSTANCE`, the name Cloud Run's built-in Cloud SQL connection and its socket use. */
+export function instanceConnectionName(c: DeployConfig): string {
+  return `${c.project}:${c.region}:${c.database.instance}`
+}
+
+/** Where Cloud Run mounts the instance's socket folder (`.s.PGSQL.5432` inside). */
+export function cloudSqlSocketDir(c: DeployConfig): string {
+  return `/cloudsql/${instanceConnectionName(c)}`
 }
 
 type Env = { name: string; value: string }[]
@@ -24,26 +38,8 @@ export function imageRef(c: DeployConfig, image: string, tag: string): string {
   return `${c.region}-docker.pkg.dev/${c.project}/${c.repository}/${image}:${tag}`
 }
 
-export function secretRef(c: DeployConfig, secret: string): string {
-  return `sm://${c.project}/${secret}`
-}
-
-function gatewayEnv(c: DeployConfig, v: ServiceValues): Env {
-  const env: Record<string, string> = {
-    HOST: '0.0.0.0',
-    UPSTREAM_URL: `http://127.0.0.1:${c.app.port}`,
-    ALLOWED_CIDRS: c.allowedCidrs.join(','),
-    TRUST_PROXY_HOPS: String(c.trustProxyHops),
-    UPSTREAM_TIMEOUT_MS: String(c.gateway.upstreamTimeoutMs),
-    SHUTDOWN_GRACE_MS: String(c.gateway.shutdownGraceMs),
-    LOG_LEVEL: c.gateway.logLevel,
-    ACCESS_LOG: 'true',
-    IAP_AUDIENCE: v.audience,
-    GOOGLE_CLOUD_PROJECT: c.project,
-  }
-  if (c.allowedEmails.length > 0) env.ALLOWED_EMAILS = c.allowedEmails.join(',')
-  if (c.allowedDomains.length > 0) env.ALLOWED_DOMAINS = c.allowedDomains.join(',')
-  return Object.entries(env).map(([name, value]) => ({ name, value }))
+export function secretRef(c: DeployConfig, secret: string, version?: string): string {
+  return `sm://${c.project}/${secret}${version ? `#${version}` : ''}`
 }
 
 function appEnv(c: DeployConfig, v: ServiceValues): Env {
@@ -56,14 +52,19 @@ function appEnv(c: DeployConfig, v: ServiceValues): Env {
   if (c.database.enabled) {
     Object.assign(env, {
       DATABASE_TYPE: 'postgres',
-      DATABASE_HOST: v.databaseHost ?? '',
+      // Cloud Run's built-in Cloud SQL connection: a Unix socket under /cloudsql/, served by the Cloud SQL
+      // Auth Proxy inside Cloud Run, which authorises with the service account (roles/cloudsql.client)
+      // and reaches the instance over mTLS that verifies the server (cloud.google.com/sql/docs/postgres/
+      // connect-run; configure-ssl-instance: "connections are automatically encrypted"). node-postgres,
+      // which Flowise's DataSource.js feeds DATABASE_HOST/PORT, takes a host starting with "/" as the
+      // socket folder and connects to `${host}/.s.PGSQL.${port}`. No DATABASE_SSL: TLS is the proxy's job
+      // (with DATABASE_SSL_KEY_BASE64 and no DATABASE_REJECT_UNAUTHORIZED Flowise verified nothing).
+      DATABASE_HOST: cloudSqlSocketDir(c),
       DATABASE_PORT: '5432',
       DATABASE_NAME: c.database.name,
       DATABASE_USER: c.database.user,
-      DATABASE_PASSWORD: secretRef(c, c.database.passwordSecret),
-      // Cloud SQL enforces TLS (ENCRYPTED_ONLY). Flowise takes the instance CA here; see docs/deploy.md.
-      DATABASE_SSL: 'true',
-      DATABASE_SSL_KEY_BASE64: v.databaseCaBase64 ?? '',
+      // Pinned to the version the SQL user has: a version added later is not read until it is applied.
+      DATABASE_PASSWORD: secretRef(c, c.database.passwordSecret, v.databasePasswordVersion),
     })
   }
   if (c.storage.enabled) {
@@ -71,6 +72,11 @@ function appEnv(c: DeployConfig, v: ServiceValues): Env {
       STORAGE_TYPE: 'gcs',
       GOOGLE_CLOUD_STORAGE_BUCKET_NAME: c.storage.bucket,
       GOOGLE_CLOUD_STORAGE_PROJ_ID: c.project,
+      // Flowise 3.1.4's GCS provider passes `Boolean(process.env.GOOGLE_CLOUD_UNIFORM_BUCKET_ACCESS) ?? true`
+      // to multer-cloud-storage, which is false when unset and then uploads with predefinedAcl=private; the
+      // bucket has uniform bucket-level access, where GCS refuses any legacy ACL (400 "Cannot insert legacy
+      // ACL for an object when uniform bucket-level access is enabled"). Any non-empty value is true there.
+      GOOGLE_CLOUD_UNIFORM_BUCKET_ACCESS: 'true',
     })
   }
   for (const s of c.app.secrets) env[s.env] = secretRef(c, s.secret)
@@ -87,6 +93,9 @@ export function serviceObject(c: DeployConfig, v: ServiceValues): Record<string,
   }
   if (c.minInstances > 0) templateAnnotations['autoscaling.knative.dev/minScale'] = String(c.minInstances)
   if (c.database.enabled) {
+    // The built-in connection's proxy falls back to the private IP when the instance has no public one
+    // (GoogleCloudPlatform/cloud-sql-proxy#848, a maintainer): the revision needs a path into the VPC.
+    templateAnnotations['run.googleapis.com/cloudsql-instances'] = instanceConnectionName(c)
     templateAnnotations['run.googleapis.com/network-interfaces'] = JSON.stringify([
       { network: c.network.name, subnetwork: c.network.subnet },
     ])
@@ -110,7 +119,7 @@ export function serviceObject(c: DeployConfig, v: ServiceValues): Record<string,
     name: GATEWAY_CONTAINER,
     image: v.gatewayImage,
     ports: [{ name: 'http1', containerPort: GATEWAY_PORT }],
-    env: gatewayEnv(c, v),
+    env: Object.entries(gatewayEnv(c, v.audience)).map(([name, value]) => ({ name, value })),
     resources: { limits: { cpu: c.gateway.cpu, memory: c.gateway.memory } },
     startupProbe: {
       httpGet: { path: '/_gateway/healthz', port: GATEWAY_PORT },
@@ -134,6 +143,12 @@ export function serviceObject(c: DeployConfig, v: ServiceValues): Record<string,
       annotations: {
         // Only the load balancer (and so IAP and Cloud Armor) can reach the service.
         'run.googleapis.com/ingress': 'internal-and-cloud-load-balancing',
+        // No run.app URL at all (cloud.google.com/run/docs/triggering/https-request#disable-url). gcloud 528
+        // offers --no-default-url only in its beta track, which also declares the BETA launch stage; Cloud
+        // Run refuses a preview feature without it ("The feature ... is not supported in the declared launch
+        // stage ... should be specified at least as BETA", google-github-actions/deploy-cloudrun#35).
+        'run.googleapis.com/default-url-disabled': 'true',
+        'run.googleapis.com/launch-stage': 'BETA',
       },
     },
     spec: {
@@ -155,6 +170,7 @@ export function serviceYaml(c: DeployConfig, v: ServiceValues): string {
 
 /** Paths where `actual` lacks or differs from what `wanted` sets (extra fields in `actual` are Google's defaults). */
 export function differences(wanted: unknown, actual: unknown, path = ''): string[] {
+  if (READ_BACK_BY_GOOGLE.some((key) => path.endsWith(`.${key}`))) return []
   if (wanted === null || typeof wanted !== 'object') {
     return String(wanted) === String(actual) ? [] : [path || '(value)']
   }
@@ -166,4 +182,27 @@ export function differences(wanted: unknown, actual: unknown, path = ''): string
   return Object.entries(wanted).flatMap(([k, w]) =>
     differences(w, (actual as Record<string, unknown>)[k], path ? `${path}.${k}` : k),
   )
+}
+
+/** What the service YAML does, in the few lines a reviewer needs (`plan` prints them under the command). */
+export function serviceReview(svc: Record<string, any>): string[] {
+  const meta = svc.metadata.annotations
+  const tpl = svc.spec.template
+  const a = tpl.metadata.annotations
+  const lines = [
+    `ingress ${meta['run.googleapis.com/ingress']}, run.app URL ${meta['run.googleapis.com/default-url-disabled'] === 'true' ? 'disabled' : 'enabled'}`,
+    `runs as ${tpl.spec.serviceAccountName}, at most ${a['autoscaling.knative.dev/maxScale']} instance(s), requests up to ${tpl.spec.timeoutSeconds} s`,
+  ]
+  for (const c of tpl.spec.containers as any[]) {
+    const port = c.ports?.[0]?.containerPort
+    const secrets = (c.env as { name: string; value: string }[])
+      .filter((e) => e.value.startsWith('sm://'))
+      .map((e) => `${e.name}=${e.value}`)
+    lines.push(
+      `container ${c.name}: ${c.image}${port ? ` (the only port: ${port})` : ''}${secrets.length ? `; secrets ${secrets.join(', ')}` : ''}`,
+    )
+  }
+  if (a['run.googleapis.com/cloudsql-instances'])
+    lines.push(`Cloud SQL ${a['run.googleapis.com/cloudsql-instances']} through /cloudsql/ (IAM + mTLS)`)
+  return lines.map((l) => `service-yaml: ${l}`)
 }

@@ -1,19 +1,74 @@
-// Step 5: private services access and Cloud SQL for PostgreSQL on a private IP with TLS enforced.
-// The user's password comes from the database secret on stdin (`--prompt-for-password`), never argv;
-// a label on the secret records that it was applied, so an interrupted run sets it again.
+// Step 5: private services access and Cloud SQL for PostgreSQL on a private IP with TLS enforced,
+// point-in-time recovery and retained backups. The user's password is the database secret: created with
+// it (a flags file, never argv) and set again from it on rotation (`--prompt-for-password` on stdin).
+// Labels on the secret record which version the SQL user has, so the app reads exactly that version.
 import type { DeployConfig } from '../config.ts'
-import { DeployError } from '../errors.ts'
 import { names } from './names.ts'
-import { cmd, type Step } from './types.ts'
+import { type Command, type Context, cmd, type Step } from './types.ts'
 
 const APPLIED_LABEL = 'applied-to-sql-user'
+const VERSION_LABEL = 'applied-version'
+
+/** What Service Networking answers while a deleted instance still holds the peering (up to days). */
+const PRODUCER_HOLD = /are still using this connection/
+const PRODUCER_HOLD_REASON =
+  'Service Networking keeps the peering in use for up to several days after the instance is deleted'
+
+// gcloud spells the editions and availability types in lower case (sql instances create --help).
+const EDITION_FLAG = { ENTERPRISE: 'enterprise', ENTERPRISE_PLUS: 'enterprise-plus' } as const
 
 function instanceFlags(c: DeployConfig): string[] {
+  const db = c.database
   return [
-    `--tier=${c.database.tier}`,
+    // Named always: PostgreSQL 16+ would default to ENTERPRISE_PLUS and refuse shared-core tiers.
+    `--edition=${EDITION_FLAG[db.edition]}`,
+    `--tier=${db.tier}`,
+    `--availability-type=${db.availabilityType.toLowerCase()}`,
     '--ssl-mode=ENCRYPTED_ONLY',
-    c.database.deletionProtection ? '--deletion-protection' : '--no-deletion-protection',
+    // gcloud and the API leave point-in-time recovery off on ENTERPRISE unless asked
+    // (cloud.google.com/sql/docs/postgres/backup-recovery/pitr); backups themselves are on by default.
+    '--enable-point-in-time-recovery',
+    `--retained-backups-count=${db.retainedBackups}`,
+    `--retained-transaction-log-days=${db.transactionLogDays}`,
+    // Automated and on-demand backups outlive the instance ("All data on an instance, including backups,
+    // is permanently lost when that instance is deleted" otherwise: delete-instance).
+    '--retain-backups-on-delete',
+    db.deletionProtection ? '--deletion-protection' : '--no-deletion-protection',
   ]
+}
+
+function instanceDrift(c: DeployConfig, json: any): string[] {
+  const db = c.database
+  const s = json.settings ?? {}
+  const b = s.backupConfiguration ?? {}
+  const out: string[] = []
+  if (s.edition !== db.edition) out.push(`edition is ${s.edition}`)
+  if (s.tier !== db.tier) out.push(`tier is ${s.tier}`)
+  if (s.availabilityType !== db.availabilityType) out.push(`availability is ${s.availabilityType}`)
+  if (s.ipConfiguration?.sslMode !== 'ENCRYPTED_ONLY') out.push('TLS is not enforced')
+  if (b.enabled !== true || b.pointInTimeRecoveryEnabled !== true) out.push('point-in-time recovery is off')
+  if (Number(b.backupRetentionSettings?.retainedBackups) !== db.retainedBackups)
+    out.push(`${b.backupRetentionSettings?.retainedBackups ?? 'no'} backups retained`)
+  if (Number(b.transactionLogRetentionDays) !== db.transactionLogDays)
+    out.push(`${b.transactionLogRetentionDays ?? 'no'} days of transaction log`)
+  if (s.retainBackupsOnDelete !== true) out.push('backups are deleted with the instance')
+  if (Boolean(s.deletionProtectionEnabled) !== db.deletionProtection) out.push('deletion protection differs')
+  return out
+}
+
+/** The database password secret's newest enabled version, learned by the secrets step. */
+export function latestPasswordVersion(x: Context): string {
+  return x.fact('DATABASE_PASSWORD_LATEST')
+}
+
+/** Records on the secret which version the SQL user now has. */
+function recordApplied(c: DeployConfig, x: Context): Command {
+  return cmd([
+    'secrets',
+    'update',
+    c.database.passwordSecret,
+    `--update-labels=${APPLIED_LABEL}=${c.database.instance},${VERSION_LABEL}=${latestPasswordVersion(x)}`,
+  ])
 }
 
 export function databaseStep(c: DeployConfig): Step {
@@ -59,6 +114,8 @@ export function databaseStep(c: DeployConfig): Step {
         id: 'psa-range',
         title: `private services range ${n.psaRange}`,
         data: true,
+        // The peering is allocated this range: delete the range only once the peering is gone.
+        heldBy: ['psa-peering'],
         describe: () => ['compute', 'addresses', 'describe', n.psaRange, '--global'],
         create: () => [
           cmd([
@@ -122,7 +179,10 @@ export function databaseStep(c: DeployConfig): Step {
                     '--service=servicenetworking.googleapis.com',
                     `--network=${c.network.name}`,
                   ],
-                  { long: true },
+                  // Deleting the instance does not free the peering at once ("Producer services (e.g.
+                  // CloudSQL) are still using this connection": hashicorp/terraform-provider-google#19908;
+                  // "up to four days" for an instance's underlying resources: sql/docs/delete-instance).
+                  { long: true, pending: { when: PRODUCER_HOLD, reason: PRODUCER_HOLD_REASON } },
                 ),
               ]
             : [],
@@ -132,22 +192,7 @@ export function databaseStep(c: DeployConfig): Step {
         title: `Cloud SQL instance ${db.instance}`,
         data: true,
         describe: () => ['sql', 'instances', 'describe', db.instance],
-        learn: (json, x) => {
-          const ip = (json.ipAddresses ?? []).find((a: any) => a.type === 'PRIVATE')?.ipAddress
-          if (ip) x.facts.set('DATABASE_HOST', ip)
-          if (json.serverCaCert?.cert)
-            x.facts.set('DATABASE_CA_BASE64', Buffer.from(json.serverCaCert.cert).toString('base64'))
-        },
-        exports: { DATABASE_HOST: 'value(ipAddresses[0].ipAddress)' },
-        check: (json) => {
-          const s = json.settings ?? {}
-          const out: string[] = []
-          if (s.tier !== db.tier) out.push(`tier is ${s.tier}`)
-          if (s.ipConfiguration?.sslMode !== 'ENCRYPTED_ONLY') out.push('TLS is not enforced')
-          if (Boolean(s.deletionProtectionEnabled) !== db.deletionProtection)
-            out.push('deletion protection differs')
-          return out
-        },
+        check: (json) => instanceDrift(c, json),
         create: () => [
           cmd(
             [
@@ -159,21 +204,35 @@ export function databaseStep(c: DeployConfig): Step {
               `--region=${c.region}`,
               `--network=projects/${c.project}/global/networks/${c.network.name}`,
               '--no-assign-ip',
+              // Cloud Run's built-in connection needs the per-instance CA: "You must select the per-instance
+              // CA option (GOOGLE_MANAGED_INTERNAL_CA) as the server CA mode for instances you want to connect
+              // to from web applications" (sql/docs/postgres/connect-run). Set only at creation: gcloud 528's
+              // patch has no --server-ca-mode.
+              '--server-ca-mode=GOOGLE_MANAGED_INTERNAL_CA',
               ...instanceFlags(c),
             ],
             { long: true },
           ),
         ],
         update: () => [cmd(['sql', 'instances', 'patch', db.instance, ...instanceFlags(c)], { long: true })],
-        delete: (_x, json) => {
-          if (json.settings?.deletionProtectionEnabled) {
-            throw new DeployError(
-              'DEPLOY_ERR_REFUSED',
-              `Cloud SQL instance ${db.instance} has deletion protection: set database.deletionProtection: false, run apply, then destroy --delete-data`,
-            )
-          }
-          return [cmd(['sql', 'instances', 'delete', db.instance], { long: true })]
-        },
+        refuseDelete: (_x, json) =>
+          json.settings?.deletionProtectionEnabled
+            ? `Cloud SQL instance ${db.instance} has deletion protection: set database.deletionProtection: false, run apply, then destroy --delete-data`
+            : undefined,
+        delete: () => [
+          cmd(
+            [
+              'sql',
+              'instances',
+              'delete',
+              db.instance,
+              // A last backup, kept after the instance is gone (backup-recovery/backups#final-backups).
+              '--enable-final-backup',
+              `--final-backup-retention-days=${db.finalBackupDays}`,
+            ],
+            { long: true },
+          ),
+        ],
       },
       {
         id: 'sql-database',
@@ -186,23 +245,53 @@ export function databaseStep(c: DeployConfig): Step {
         title: `database user ${db.user}`,
         describe: () => ['sql', 'users', 'list', `--instance=${db.instance}`],
         absent: (json) => !(json as any[]).some((u) => u.name === db.user),
-        // Created without a password; the next resource sets it from the secret.
-        create: () => [cmd(['sql', 'users', 'create', db.user, `--instance=${db.instance}`])],
+        // Cloud SQL refuses a PostgreSQL user without a password ("Missing user password for PostgreSQL
+        // instance": terraform-google-modules/terraform-google-sql-db#222) and `users create` has no prompt
+        // in gcloud 528, so the password reaches it in a flags file (mode 0600, removed after the call).
+        create: (x) => [
+          cmd(
+            [
+              'sql',
+              'users',
+              'create',
+              db.user,
+              `--instance=${db.instance}`,
+              '--flags-file={file:user-flags}',
+            ],
+            {
+              secretFlags: {
+                file: 'user-flags',
+                flag: '--password',
+                secret: db.passwordSecret,
+                version: latestPasswordVersion(x),
+              },
+            },
+          ),
+          recordApplied(c, x),
+        ],
       },
       {
         id: 'sql-user-password',
-        title: `password of ${db.user} from ${db.passwordSecret}`,
+        title: `password of ${db.user}: the newest version of ${db.passwordSecret}`,
         describe: () => ['secrets', 'describe', db.passwordSecret],
-        absent: (json) => json.labels?.[APPLIED_LABEL] !== db.instance,
-        create: () => [
+        // Set again when an interrupted run never recorded it, or a newer version waits (rotation).
+        absent: (json, x) =>
+          json.labels?.[APPLIED_LABEL] !== db.instance ||
+          json.labels?.[VERSION_LABEL] !== latestPasswordVersion(x),
+        learn: (json, x) => {
+          if (json.labels?.[APPLIED_LABEL] === db.instance && json.labels?.[VERSION_LABEL])
+            x.facts.set('DATABASE_PASSWORD_VERSION', String(json.labels[VERSION_LABEL]))
+        },
+        exports: { DATABASE_PASSWORD_VERSION: `value(labels.${VERSION_LABEL})` },
+        create: (x) => [
           cmd(
             ['sql', 'users', 'set-password', db.user, `--instance=${db.instance}`, '--prompt-for-password'],
             {
-              stdin: { kind: 'secret', secret: db.passwordSecret },
+              stdin: { kind: 'secret', secret: db.passwordSecret, version: latestPasswordVersion(x) },
               prompts: true,
             },
           ),
-          cmd(['secrets', 'update', db.passwordSecret, `--update-labels=${APPLIED_LABEL}=${db.instance}`]),
+          recordApplied(c, x),
         ],
       },
     ],

@@ -94,8 +94,17 @@ function backendCommands(c: DeployConfig, json: any): Command[] {
       cmd(['compute', 'backend-services', 'update', n.backend, '--global', `--security-policy=${n.armor}`]),
     )
   }
-  if (json?.iap?.enabled !== true) {
-    out.push(cmd(['iap', 'web', 'enable', '--resource-type=backend-services', `--service=${n.backend}`]))
+  const client = c.iapOAuthClient
+  const enable = ['iap', 'web', 'enable', '--resource-type=backend-services', `--service=${n.backend}`]
+  if (client && (json?.iap?.enabled !== true || json?.iap?.oauth2ClientId !== client.clientId)) {
+    // The client id is public; the secret goes in a flags file (gcloud 528 takes both flags together).
+    out.push(
+      cmd([...enable, `--oauth2-client-id=${client.clientId}`, '--flags-file={file:iap-flags}'], {
+        secretFlags: { file: 'iap-flags', flag: '--oauth2-client-secret', secret: client.secret },
+      }),
+    )
+  } else if (!client && json?.iap?.enabled !== true) {
+    out.push(cmd(enable))
   }
   return out
 }

@@ -1,10 +1,17 @@
 // Steps 8 and 12: the rest of the external Application Load Balancer in front of the service:
-// serverless NEG, reserved address, managed certificate, URL map, HTTPS proxy and rule, and the
-// HTTP->HTTPS redirect on the same address.
+// serverless NEG, reserved address (and an IPv6 one when the allowlist has IPv6 ranges), managed
+// certificate, a MODERN/TLS 1.2 SSL policy, URL map, HTTPS proxy and rules, and the HTTP->HTTPS
+// redirect on the same addresses.
+import ipaddr from 'ipaddr.js'
 import { stringify } from 'yaml'
 import type { DeployConfig } from '../config.ts'
 import { names } from './names.ts'
 import { cmd, type Resource, type Step } from './types.ts'
+
+/** IPv6 clients reach the load balancer only on an IPv6 address of its own (an IPv4 one serves IPv4 only). */
+export function hasIpv6(c: DeployConfig): boolean {
+  return c.allowedCidrs.some((range) => ipaddr.parseCIDR(range)[0].kind() === 'ipv6')
+}
 
 function compute(
   id: string,
@@ -53,6 +60,63 @@ export function frontendStep(c: DeployConfig): Step {
   ])
   address.learn = (json, x) => x.facts.set('ADDRESS', String(json.address))
   address.exports = { ADDRESS: 'value(address)' }
+  const addressV6 = compute('address-v6', `IPv6 address ${n.addressV6}`, 'addresses', n.addressV6, g, [
+    '--ip-version=IPV6',
+    '--network-tier=PREMIUM',
+  ])
+  addressV6.learn = (json, x) => x.facts.set('ADDRESS_V6', String(json.address))
+  addressV6.exports = { ADDRESS_V6: 'value(address)' }
+  addressV6.when = hasIpv6
+  // Without a policy the HTTPS proxy uses Google's default, the COMPATIBLE profile with TLS 1.0 allowed
+  // (load-balancing/docs/ssl-policies-concepts; CIS GCP 3.9). MODERN with at least TLS 1.2 drops 1.0/1.1.
+  const sslPolicy: Resource = {
+    ...compute('ssl-policy', `SSL policy ${n.sslPolicy} (MODERN, TLS 1.2+)`, 'ssl-policies', n.sslPolicy, g, [
+      '--profile=MODERN',
+      '--min-tls-version=1.2',
+    ]),
+    check: (json) =>
+      json.profile === 'MODERN' && json.minTlsVersion === 'TLS_1_2'
+        ? []
+        : [`profile ${json.profile}, minimum ${json.minTlsVersion}`],
+    update: () => [
+      cmd([
+        'compute',
+        'ssl-policies',
+        'update',
+        n.sslPolicy,
+        '--global',
+        '--profile=MODERN',
+        '--min-tls-version=1.2',
+      ]),
+    ],
+  }
+  const httpsProxy: Resource = {
+    ...compute('https-proxy', `HTTPS proxy ${n.httpsProxy}`, 'target-https-proxies', n.httpsProxy, g, [
+      `--url-map=${n.urlMap}`,
+      `--ssl-certificates=${n.cert}`,
+      `--ssl-policy=${n.sslPolicy}`,
+    ]),
+    check: (json) =>
+      String(json.sslPolicy ?? '').endsWith(`/sslPolicies/${n.sslPolicy}`) ? [] : ['no TLS 1.2 SSL policy'],
+    update: () => [
+      cmd([
+        'compute',
+        'target-https-proxies',
+        'update',
+        n.httpsProxy,
+        '--global',
+        `--ssl-policy=${n.sslPolicy}`,
+      ]),
+    ],
+  }
+  const rule = (id: string, title: string, name: string, address: string, target: string, port: string) =>
+    compute(id, title, 'forwarding-rules', name, g, [
+      ...lb,
+      `--address=${address}`,
+      target,
+      `--ports=${port}`,
+    ])
+  const v6 = (r: Resource) => ({ ...r, when: hasIpv6 })
   const cert = compute('certificate', `managed certificate ${n.cert}`, 'ssl-certificates', n.cert, g, [
     `--domains=${c.domain}`,
   ])
@@ -79,35 +143,59 @@ export function frontendStep(c: DeployConfig): Step {
         delete: () => [cmd(['compute', 'backend-services', 'remove-backend', n.backend, ...attach])],
       },
       address,
+      addressV6,
       cert,
+      sslPolicy,
       compute('url-map', `URL map ${n.urlMap}`, 'url-maps', n.urlMap, g, [`--default-service=${n.backend}`]),
-      compute('https-proxy', `HTTPS proxy ${n.httpsProxy}`, 'target-https-proxies', n.httpsProxy, g, [
-        `--url-map=${n.urlMap}`,
-        `--ssl-certificates=${n.cert}`,
-      ]),
-      compute('https-rule', `forwarding rule ${n.httpsRule} (443)`, 'forwarding-rules', n.httpsRule, g, [
-        ...lb,
-        `--address=${n.address}`,
+      httpsProxy,
+      rule(
+        'https-rule',
+        `forwarding rule ${n.httpsRule} (443)`,
+        n.httpsRule,
+        n.address,
         `--target-https-proxy=${n.httpsProxy}`,
-        '--ports=443',
-      ]),
+        '443',
+      ),
+      v6(
+        rule(
+          'https-rule-v6',
+          `forwarding rule ${n.httpsRuleV6} (IPv6, 443)`,
+          n.httpsRuleV6,
+          n.addressV6,
+          `--target-https-proxy=${n.httpsProxy}`,
+          '443',
+        ),
+      ),
       {
         ...compute('redirect-map', `HTTP->HTTPS redirect ${n.redirectMap}`, 'url-maps', n.redirectMap, g, []),
         create: () => [
           cmd(['compute', 'url-maps', 'import', n.redirectMap, '--global', '--source={file:redirect-yaml}'], {
             files: { 'redirect-yaml': redirectMapYaml(n.redirectMap) },
+            review: ['redirect-yaml: every request -> 301 to https:// on the same host and path'],
           }),
         ],
       },
       compute('http-proxy', `HTTP proxy ${n.httpProxy}`, 'target-http-proxies', n.httpProxy, g, [
         `--url-map=${n.redirectMap}`,
       ]),
-      compute('http-rule', `forwarding rule ${n.httpRule} (80)`, 'forwarding-rules', n.httpRule, g, [
-        ...lb,
-        `--address=${n.address}`,
+      rule(
+        'http-rule',
+        `forwarding rule ${n.httpRule} (80)`,
+        n.httpRule,
+        n.address,
         `--target-http-proxy=${n.httpProxy}`,
-        '--ports=80',
-      ]),
+        '80',
+      ),
+      v6(
+        rule(
+          'http-rule-v6',
+          `forwarding rule ${n.httpRuleV6} (IPv6, 80)`,
+          n.httpRuleV6,
+          n.addressV6,
+          `--target-http-proxy=${n.httpProxy}`,
+          '80',
+        ),
+      ),
     ],
   }
 }

@@ -6,6 +6,10 @@ export function names(c: DeployConfig) {
   return {
     serviceAccount: `${n}-run@${c.project}.iam.gserviceaccount.com`,
     serviceAccountId: `${n}-run`,
+    buildServiceAccount: `${n}-build@${c.project}.iam.gserviceaccount.com`,
+    buildServiceAccountId: `${n}-build`,
+    /** Where `gcloud builds submit` stages the sources the build service account reads. */
+    sourceBucket: `${c.project}-${n}-build-src`,
     service: n,
     psaRange: `${n}-psa-range`,
     armor: `${n}-armor`,
@@ -19,11 +23,19 @@ export function names(c: DeployConfig) {
     httpProxy: `${n}-http-proxy`,
     httpsRule: `${n}-https-rule`,
     httpRule: `${n}-http-rule`,
+    addressV6: `${n}-ipv6`,
+    httpsRuleV6: `${n}-https-rule-v6`,
+    httpRuleV6: `${n}-http-rule-v6`,
+    sslPolicy: `${n}-ssl-policy`,
   }
 }
 
 export function member(c: DeployConfig): string {
   return `serviceAccount:${names(c).serviceAccount}`
+}
+
+export function buildMember(c: DeployConfig): string {
+  return `serviceAccount:${names(c).buildServiceAccount}`
 }
 
 /** Members bound to `role` in an IAM policy. */

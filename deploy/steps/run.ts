@@ -2,7 +2,14 @@
 // carrying the IAP audience computed from the project number and the backend service id; and its
 // invoker policy: only the IAP service agent may invoke, never allUsers.
 import type { DeployConfig } from '../config.ts'
-import { differences, imageRef, type ServiceValues, serviceObject, serviceYaml } from '../service-yaml.ts'
+import {
+  differences,
+  imageRef,
+  type ServiceValues,
+  serviceObject,
+  serviceReview,
+  serviceYaml,
+} from '../service-yaml.ts'
 import { names } from './names.ts'
 import { type Context, cmd, type Step } from './types.ts'
 
@@ -20,10 +27,34 @@ export function serviceValues(x: Context): ServiceValues {
     appImage: c.app.image ?? imageRef(c, c.app.container, c.app.tag),
     serviceAccount: names(c).serviceAccount,
     audience: audience(x),
-    ...(c.database.enabled
-      ? { databaseHost: x.fact('DATABASE_HOST'), databaseCaBase64: x.fact('DATABASE_CA_BASE64') }
-      : {}),
+    ...(c.database.enabled ? { databasePasswordVersion: x.fact('DATABASE_PASSWORD_VERSION') } : {}),
   }
+}
+
+/**
+ * Why the service does not serve, read from its status (Cloud Run Admin API v1, ServiceStatus): the
+ * Ready condition must be True, and the latest created revision must be the latest ready one ("It might
+ * not be ready yet, for that use LatestReadyRevisionName"). A failed first revision leaves the spec as
+ * applied, so comparing the spec alone would call it unchanged and never retry.
+ */
+export function readinessProblems(json: any): string[] {
+  const status = json?.status ?? {}
+  const ready = (status.conditions ?? []).find((c: any) => c.type === 'Ready')
+  const out: string[] = []
+  if (ready?.status !== 'True') {
+    out.push(
+      `not ready${ready?.message ? `: ${ready.message}` : ` (Ready is ${ready?.status ?? 'missing'})`}`,
+    )
+  }
+  if (
+    status.latestCreatedRevisionName &&
+    status.latestCreatedRevisionName !== status.latestReadyRevisionName
+  ) {
+    out.push(
+      `revision ${status.latestCreatedRevisionName} is not the latest ready one (${status.latestReadyRevisionName ?? 'none'})`,
+    )
+  }
+  return out
 }
 
 function iapAgent(x: Context): string {
@@ -38,6 +69,12 @@ export function lockedPolicy(x: Context, current: any): any {
     .filter((b: any) => b.members.length > 0)
   bindings.push({ role: INVOKER, members: [iapAgent(x)] })
   return { bindings, ...(current?.etag ? { etag: current.etag } : {}) }
+}
+
+/** What the policy file sets, in one line: the plan shows this instead of the JSON. */
+export function policyReview(policy: any): string[] {
+  const bindings = (policy.bindings as any[]).map((b) => `${b.role} -> ${b.members.join(', ')}`)
+  return [`policy-json: replaces the service's IAM policy with: ${bindings.join('; ')}`]
 }
 
 function policyProblems(x: Context, json: any): string[] {
@@ -60,12 +97,14 @@ export function runStep(c: DeployConfig): Step {
     cmd(['beta', 'services', 'identity', 'create', '--service=iap.googleapis.com']),
     cmd(['run', 'services', 'set-iam-policy', n.service, '{file:policy-json}', region], {
       files: { 'policy-json': JSON.stringify(lockedPolicy(x, json), null, 2) },
+      review: policyReview(lockedPolicy(x, json)),
       retryIam: true,
     }),
   ]
   const replace = (x: Context) => [
     cmd(['run', 'services', 'replace', '{file:service-yaml}', region], {
       files: { 'service-yaml': serviceYaml(c, serviceValues(x)) },
+      review: serviceReview(serviceObject(c, serviceValues(x))),
       long: true,
     }),
   ]
@@ -77,7 +116,10 @@ export function runStep(c: DeployConfig): Step {
         id: 'service',
         title: `Cloud Run service ${n.service}`,
         describe: () => ['run', 'services', 'describe', n.service, region],
-        check: (json, x) => differences(serviceObject(c, serviceValues(x)), json),
+        check: (json, x) => [
+          ...differences(serviceObject(c, serviceValues(x)), json),
+          ...readinessProblems(json),
+        ],
         create: replace,
         update: replace,
         delete: () => [cmd(['run', 'services', 'delete', n.service, region])],

@@ -10,13 +10,21 @@ const ACCESSOR = 'roles/secretmanager.secretAccessor'
 export interface SecretSpec {
   secret: string
   generate: boolean
+  /** The fact that carries the newest enabled version's number. */
+  fact?: string
 }
 
 export function secretSpecs(c: DeployConfig): SecretSpec[] {
   const list: SecretSpec[] = []
-  if (c.database.enabled) list.push({ secret: c.database.passwordSecret, generate: true })
+  if (c.database.enabled)
+    list.push({ secret: c.database.passwordSecret, generate: true, fact: 'DATABASE_PASSWORD_LATEST' })
   for (const s of c.app.secrets) list.push({ secret: s.secret, generate: s.generate })
   return list
+}
+
+/** `projects/N/secrets/S/versions/3` -> `3`. */
+export function versionNumber(name: unknown): string {
+  return String(name).split('/').pop() as string
 }
 
 function secretResource(s: SecretSpec): Resource {
@@ -24,9 +32,26 @@ function secretResource(s: SecretSpec): Resource {
     id: `secret/${s.secret}`,
     title: `secret ${s.secret}`,
     data: true,
-    describe: () => ['secrets', 'versions', 'list', s.secret, '--filter=state:enabled'],
+    // The newest enabled version only: it is the one a rotation applies (gcloud sorts, then limits).
+    describe: () => [
+      'secrets',
+      'versions',
+      'list',
+      s.secret,
+      '--filter=state:enabled',
+      '--sort-by=~createTime',
+      '--limit=1',
+    ],
     // A secret without an enabled version (an interrupted create) gets one added; an existing value stays.
     check: (json) => ((json as any[]).length === 0 ? ['no enabled version'] : []),
+    ...(s.fact
+      ? {
+          learn: (json: any, x) => {
+            if ((json as any[])[0]) x.facts.set(s.fact as string, versionNumber((json as any[])[0].name))
+          },
+          exports: { [s.fact]: 'value(name.basename())' },
+        }
+      : {}),
     create: () => {
       if (!s.generate) {
         throw new DeployError(
@@ -36,7 +61,7 @@ function secretResource(s: SecretSpec): Resource {
       }
       return [
         cmd(['secrets', 'create', s.secret, '--replication-policy=automatic', '--data-file=-'], {
-          stdin: { kind: 'secret', secret: s.secret },
+          stdin: { kind: 'secret', secret: s.secret, generate: true },
         }),
       ]
     },
@@ -44,7 +69,7 @@ function secretResource(s: SecretSpec): Resource {
       s.generate
         ? [
             cmd(['secrets', 'versions', 'add', s.secret, '--data-file=-'], {
-              stdin: { kind: 'secret', secret: s.secret },
+              stdin: { kind: 'secret', secret: s.secret, generate: true },
             }),
           ]
         : [],
@@ -80,10 +105,25 @@ function grant(config: DeployConfig, secret: string) {
   )
 }
 
+/** The custom IAP OAuth client's secret: made by the user (docs/deploy.md), only read by the deploy. */
+function oauthClientSecret(secret: string): Resource {
+  return {
+    id: `oauth-client-secret/${secret}`,
+    title: `IAP OAuth client secret ${secret} (iapOAuthClient.secret)`,
+    readOnly: true,
+    describe: () => ['secrets', 'versions', 'list', secret, '--filter=state:enabled', '--limit=1'],
+    absent: (json) => (json as any[]).length === 0,
+    create: () => [],
+  }
+}
+
 export function secretsStep(c: DeployConfig): Step {
   return {
     id: 'secrets',
     title: 'Secrets',
-    resources: secretSpecs(c).flatMap((s) => [secretResource(s), accessResource(s)]),
+    resources: [
+      ...secretSpecs(c).flatMap((s) => [secretResource(s), accessResource(s)]),
+      ...(c.iapOAuthClient ? [oauthClientSecret(c.iapOAuthClient.secret)] : []),
+    ],
   }
 }

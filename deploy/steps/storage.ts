@@ -2,9 +2,28 @@
 // service account on this bucket only.
 import type { DeployConfig } from '../config.ts'
 import { member, membersOf } from './names.ts'
-import { cmd, type Step } from './types.ts'
+import { cmd, type Resource, type Step } from './types.ts'
 
 const OBJECT_ADMIN = 'roles/storage.objectAdmin'
+
+/** A bucket that only IAM opens (uniform bucket-level access, public access prevented), and emptied on delete. */
+export function privateBucket(url: string, region: string): Pick<Resource, 'describe' | 'create' | 'delete'> {
+  return {
+    describe: () => ['storage', 'buckets', 'describe', url],
+    create: () => [
+      cmd([
+        'storage',
+        'buckets',
+        'create',
+        url,
+        `--location=${region}`,
+        '--uniform-bucket-level-access',
+        '--public-access-prevention',
+      ]),
+    ],
+    delete: () => [cmd(['storage', 'rm', '--recursive', url], { long: true })],
+  }
+}
 
 export function storageStep(c: DeployConfig): Step {
   const url = `gs://${c.storage.bucket}`
@@ -23,19 +42,7 @@ export function storageStep(c: DeployConfig): Step {
         id: 'bucket',
         title: `bucket ${url}`,
         data: true,
-        describe: () => ['storage', 'buckets', 'describe', url],
-        create: () => [
-          cmd([
-            'storage',
-            'buckets',
-            'create',
-            url,
-            `--location=${c.region}`,
-            '--uniform-bucket-level-access',
-            '--public-access-prevention',
-          ]),
-        ],
-        delete: () => [cmd(['storage', 'rm', '--recursive', url], { long: true })],
+        ...privateBucket(url, c.region),
       },
       {
         id: 'bucket-access',

@@ -3,8 +3,20 @@
 // update or delete it. The engine (../engine.ts) runs them; `plan` prints them.
 import type { DeployConfig } from '../config.ts'
 
-/** Where a command's standard input comes from. Secrets travel only this way, never in argv. */
-export type Stdin = { kind: 'secret'; secret: string } // the value of a managed secret (generated when new)
+/**
+ * A secret value a command needs: a version of a Secret Manager secret, read with `secrets versions
+ * access` (stdout only, never shown), or made here (32 random bytes) when `generate` is set: the create
+ * or add-version of a managed secret. A value made earlier in the same run is that secret's newest version.
+ */
+export type SecretValue = { kind: 'secret'; secret: string; version?: string; generate?: boolean }
+/** Where a command's standard input comes from. Secrets travel on stdin or in a flags file, never in argv. */
+export type Stdin = SecretValue
+
+/** A flag whose value is a secret, written to a 0600 flags file that `--flags-file={file:NAME}` names. */
+export interface SecretFlag extends Omit<SecretValue, 'kind' | 'generate'> {
+  file: string
+  flag: string
+}
 
 export interface Command {
   /** gcloud arguments; `--project`, `--quiet` and `--format=json` are added by the runner. */
@@ -12,12 +24,20 @@ export interface Command {
   /** Files the command reads, by name; `{file:NAME}` inside argv becomes the file's path. */
   files?: Record<string, string>
   stdin?: Stdin
+  secretFlags?: SecretFlag
   /** Retry while a just-created identity propagates through IAM. */
   retryIam?: boolean
   /** Long operations (Cloud SQL, builds) get a longer timeout and a progress line with elapsed time. */
   long?: boolean
   /** gcloud reads a password prompt from stdin: prompts stay enabled and --quiet is left out. */
   prompts?: boolean
+  /**
+   * A failure whose stderr matches `when` is not an error but something Google still holds (a peering a
+   * deleted instance keeps for days): `destroy` records it as pending, goes on, and a later run finishes.
+   */
+  pending?: { when: RegExp; reason: string }
+  /** What the plan shows for each file it passes, so the plan alone can be reviewed (what it grants, routes, runs). */
+  review?: string[]
   /** Submit with --async, then poll until done (Cloud Build); the shell script waits instead. */
   poll?: {
     describe: (submitted: any) => string[]
@@ -54,6 +74,10 @@ export interface Resource {
   create: (x: Context) => Command[]
   update?: (x: Context, json: any) => Command[]
   delete?: (x: Context, json: any) => Command[]
+  /** Why this resource must not be deleted as it stands; every refusal is checked before the first delete. */
+  refuseDelete?: (x: Context, json: any) => string | undefined
+  /** Resources that must be gone before this one is deleted: while one is pending, so is this. */
+  heldBy?: string[]
 }
 
 export interface Step {

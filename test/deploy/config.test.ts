@@ -100,6 +100,7 @@ t.test('every problem is reported at once, naming the field and the bad value', 
     trustProxyHops: 0,
     maxInstances: 1,
     minInstances: 2,
+    allowedEmails: ['a,b@example.com'],
     typo: true,
     gateway: { cpu: 'lots', memory: 12, build: { args: { A: 1 } } },
     app: {
@@ -121,7 +122,8 @@ t.test('every problem is reported at once, naming the field and the bad value', 
     'allowedCidrs[0]: is not an IPv4 or IPv6 range like 203.0.113.0/24 (got "10.0.0.0/33")',
     'allowedCidrs[1]: is not an IPv4 or IPv6 range',
     'iapMembers[0]: must be user:EMAIL, group:EMAIL, serviceAccount:EMAIL or domain:DOMAIN (got "alice@example.com")',
-    'trustProxyHops: must be an integer from 1 to 10 (got 0)',
+    'trustProxyHops: must be an integer of at least 1 (got 0)',
+    'allowedEmails[0]: must not contain a comma (got "a,b@example.com")',
     'maxInstances: must be at least minInstances (2) (got 1)',
     'typo: is not a known field',
     'gateway.cpu: must be a CPU count',
@@ -138,7 +140,7 @@ t.test('every problem is reported at once, naming the field and the bad value', 
     'app.healthPath: must be a path starting with /',
     'app.args: must be a list of strings',
     'database.deletionProtection: must be true or false (got "yes")',
-    'database.oops: is not a known field (known: enabled, instance, tier, version, name, user, deletionProtection)',
+    'database.oops: is not a known field (known: enabled, instance, edition, tier, version, name, user, deletionProtection, availabilityType, retainedBackups, transactionLogDays, finalBackupDays)',
     'network: must be a mapping',
   ]) {
     t.ok(message.includes(expected), expected)
@@ -190,6 +192,113 @@ t.test('readConfig reads YAML relative to the file', async (t) => {
     code: 'DEPLOY_ERR_CONFIG',
     message: /cannot read config .*missing\.yaml: ENOENT/,
   })
+})
+
+// Issue 14, point 18: the gateway's own configuration code judges the environment the deploy renders, at
+// plan time, and the error names the deploy field. Before, trustProxyHops passed 1-10 against the gateway's
+// 0-16 only by luck, and allowedEmails / allowedDomains were not checked at all.
+t.test(
+  "the gateway's own config code checks the environment it will get, naming the deploy field",
+  async (t) => {
+    const message = problems({
+      ...minimal,
+      trustProxyHops: 17,
+      allowedEmails: ['not-an-email'],
+      allowedDomains: ['example.com', 'Not_A_Domain'],
+    })
+    t.match(
+      message,
+      /trustProxyHops: not an integer between 0 and 16 \(the gateway's TRUST_PROXY_HOPS check\) \(got "17"\)/,
+    )
+    t.match(
+      message,
+      /allowedEmails\[0\]: not an email address \(the gateway's ALLOWED_EMAILS check\) \(got "not-an-email"\)/,
+    )
+    t.match(
+      message,
+      /allowedDomains\[1\]: not a domain name \(the gateway's ALLOWED_DOMAINS check\) \(got "not_a_domain"\)/,
+    )
+    t.notMatch(
+      message,
+      /IAP_AUDIENCE/,
+      "the audience is the deploy's own, known only after the backend service exists",
+    )
+    // A problem the deploy reports itself is not reported twice.
+    t.equal(problems({ ...minimal, allowedCidrs: ['10.0.0.0/33'] }).match(/allowedCidrs/g)?.length, 1)
+    t.same(
+      validateConfig({ ...minimal, trustProxyHops: 16 }, '/').trustProxyHops,
+      16,
+      "the gateway's bound, not a second rule",
+    )
+  },
+)
+
+// Issue 14, point 1: PostgreSQL 16+ defaults to Enterprise Plus, which refuses shared-core tiers.
+t.test('database: the edition is named, and the tier must be one of its tiers', async (t) => {
+  const c = validateConfig(minimal, '/')
+  t.match(c.database, {
+    edition: 'ENTERPRISE',
+    tier: 'db-g1-small',
+    availabilityType: 'ZONAL',
+    retainedBackups: 14,
+    transactionLogDays: 7,
+    finalBackupDays: 30,
+  })
+  t.match(
+    problems({ ...minimal, database: { edition: 'ENTERPRISE_PLUS' } }),
+    /database\.tier: is not a tier of the ENTERPRISE_PLUS edition \(it takes db-perf-optimized-N-\*; db-f1-micro, db-g1-small or db-custom-CPUS-MEMORY_MB need database\.edition: ENTERPRISE\) \(got "db-g1-small"\)/,
+  )
+  t.match(
+    problems({ ...minimal, database: { tier: 'db-perf-optimized-N-2' } }),
+    /database\.tier: is not a tier of the ENTERPRISE edition .*need database\.edition: ENTERPRISE_PLUS/,
+  )
+  const plus = validateConfig(
+    {
+      ...minimal,
+      database: { edition: 'ENTERPRISE_PLUS', tier: 'db-perf-optimized-N-2', transactionLogDays: 35 },
+    },
+    '/',
+  )
+  t.equal(plus.database.transactionLogDays, 35)
+  const wrong = problems({
+    ...minimal,
+    database: { edition: 'STANDARD', availabilityType: 'zonal', transactionLogDays: 8, tier: 'x' },
+  })
+  t.match(wrong, /database\.edition: must be one of ENTERPRISE, ENTERPRISE_PLUS \(got "STANDARD"\)/)
+  t.match(wrong, /database\.availabilityType: must be one of ZONAL, REGIONAL \(got "zonal"\)/)
+  t.match(wrong, /database\.transactionLogDays: must be an integer from 1 to 7 \(got 8\)/)
+  t.match(wrong, /database\.tier: is not a Cloud SQL tier \(got "x"\)/)
+  t.notMatch(wrong, /is not a tier of the/, 'a malformed tier is reported once')
+})
+
+// Issue 14, point 17: Flowise without queue mode runs every schedule once per instance.
+t.test('maxInstances defaults to 1 for Flowise, 3 for a custom app', async (t) => {
+  t.equal(validateConfig(minimal, '/').maxInstances, 1)
+  t.equal(
+    validateConfig({ ...minimal, app: { preset: 'custom', image: 'docker.io/a/b:1' } }, '/').maxInstances,
+    3,
+  )
+  t.equal(validateConfig({ ...minimal, maxInstances: 4 }, '/').maxInstances, 4, 'a choice, not a rule')
+})
+
+t.test('a custom IAP OAuth client: its id, and the secret holding its secret', async (t) => {
+  const client = { clientId: '123-abc.apps.googleusercontent.com', secret: 'iap-oauth-secret' }
+  t.same(validateConfig({ ...minimal, iapOAuthClient: client }, '/').iapOAuthClient, client)
+  t.equal(validateConfig(minimal, '/').iapOAuthClient, undefined)
+  const bad = problems({
+    ...minimal,
+    iapOAuthClient: { clientId: 'x', secret: 'GOCSPX-not a secret id', extra: 1 },
+  })
+  t.match(
+    bad,
+    /iapOAuthClient\.clientId: is not an OAuth client id like 123-abc\.apps\.googleusercontent\.com \(got "x"\)/,
+  )
+  t.match(
+    bad,
+    /iapOAuthClient\.secret: must be the id of the Secret Manager secret holding the client secret/,
+  )
+  t.match(bad, /iapOAuthClient\.extra: is not a known field/)
+  t.match(problems({ ...minimal, iapOAuthClient: {} }), /iapOAuthClient\.clientId: is required/)
 })
 
 t.test('both example configs are valid', async (t) => {

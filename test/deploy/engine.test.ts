@@ -1,6 +1,6 @@
 // The engine's decisions that an apply from empty never reaches: a resource it may only read that is not
 // there, and drift that cannot be updated in place. gcloud is a stand-in script answering describes.
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -10,6 +10,7 @@ import { Gcloud } from '../../deploy/gcloud.ts'
 import { formatPlan, main } from '../../deploy/main.ts'
 import { Progress } from '../../deploy/progress.ts'
 import { shellScript } from '../../deploy/shell.ts'
+import { steps } from '../../deploy/steps/index.ts'
 import type { Resource, Step } from '../../deploy/steps/types.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'deploy-engine-'))
@@ -141,3 +142,109 @@ t.test('an answer gcloud garbled is a bug to see whole, not a plan', async (t) =
   }
   await t.rejects(engine().plan([step(garbled)]), SyntaxError)
 })
+
+t.test('plan --format sh refuses a script that would use a value no earlier step assigns', async (t) => {
+  const e = engine(true)
+  const uses: Resource = {
+    id: 'uses',
+    title: 'uses an unknown value',
+    describe: () => ['describe', 'missing'],
+    create: () => [{ argv: ['create', '--ref=${NEVER_ASSIGNED}'] }],
+  }
+  const planned = await e.plan([step(uses)])
+  t.throws(() => shellScript(planned, e.context), {
+    message:
+      'plan --format sh: the command for uses an unknown value needs ${NEVER_ASSIGNED}, which no earlier step of the script assigns',
+  })
+})
+
+// Issue 14, points 8 and 9: destroy reads everything and checks every refusal before the first delete; a
+// deletion Google holds is pending, what waits for it is pending too, and the rest is deleted.
+t.test('destroy: refusals before any delete; held deletions pending, the rest done', async (t) => {
+  const calls = join(dir, 'calls.log')
+  writeFileSync(calls, '')
+  const standIn = join(dir, 'gcloud-destroy')
+  writeFileSync(
+    standIn,
+    `#!/usr/bin/env bash
+echo "$1 $2" >> ${JSON.stringify(calls)}
+case "$1 $2" in
+  describe*) echo '{"protected": '"$([ "$2" = locked ] && echo true || echo false)"'}' ;;
+  "delete held") echo "ERROR: Producer services (e.g. CloudSQL) are still using this connection." >&2; exit 1 ;;
+  "delete broken") echo "ERROR: INTERNAL" >&2; exit 1 ;;
+esac
+`,
+  )
+  chmodSync(standIn, 0o755)
+  const e = () =>
+    new Engine(config, {
+      gcloud: new Gcloud({ project: 'demo-project', gcloud: standIn }),
+      progress: new Progress({ write: () => true }),
+    })
+  const resource = (id: string, extra: Partial<Resource> = {}): Resource => ({
+    id,
+    title: id,
+    describe: () => ['describe', id],
+    create: () => [],
+    delete: () => [
+      { argv: ['delete', id], pending: { when: /still using this connection/, reason: 'held for days' } },
+    ],
+    refuseDelete: (_x, json) => (json.protected ? `${id} is protected` : undefined),
+    ...extra,
+  })
+  const deletes = () =>
+    readFileSync(calls, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('delete'))
+  // Deleted last (destroy walks backwards), yet refused before the others are touched.
+  await t.rejects(e().destroy([step(resource('locked')), step(resource('free'))], true), {
+    code: 'DEPLOY_ERR_REFUSED',
+    message: 'nothing was deleted: locked is protected',
+  })
+  t.same(deletes(), [], 'not one delete ran')
+
+  const done = await e().destroy(
+    [step(resource('range', { heldBy: ['held'] })), step(resource('held')), step(resource('later'))],
+    true,
+  )
+  t.same(
+    done.map((p) => [p.resource.id, p.action, p.reasons]),
+    [
+      ['later', 'delete', []],
+      ['held', 'pending', ['held for days']],
+      ['range', 'pending', ['waits for held']],
+    ],
+  )
+  t.same(deletes(), ['delete later', 'delete held'], 'the range was not tried while the peering holds it')
+  await t.rejects(e().destroy([step(resource('broken'))], true), {
+    code: 'DEPLOY_ERR_GCLOUD',
+    message: /INTERNAL/,
+  })
+})
+
+t.test(
+  'plan --format sh reads a secret the user keeps (the OAuth client) at its latest version',
+  async (t) => {
+    const withClient = validateConfig(
+      {
+        project: 'demo-project',
+        region: 'europe-west1',
+        domain: 'a.example.com',
+        allowedCidrs: ['10.0.0.0/8'],
+        iapMembers: ['user:a@example.com'],
+        iapOAuthClient: { clientId: '1-a.apps.googleusercontent.com', secret: 'iap-oauth' },
+      },
+      '/',
+    )
+    const e = new Engine(withClient, {
+      gcloud: new Gcloud({ project: 'demo-project', gcloud }),
+      progress: new Progress({ write: () => true }),
+      offline: true,
+    })
+    const script = shellScript(await e.plan(steps(withClient)), e.context)
+    t.match(
+      script,
+      `{ printf '%s: |-\\n  ' --oauth2-client-secret; gcloud secrets versions access latest --secret=iap-oauth --project=demo-project; printf '\\n'; } > "$tmp/iap-flags"\nCLOUDSDK_CORE_DISABLE_FILE_LOGGING=true gcloud iap web enable --resource-type=backend-services --service=flowise-backend --oauth2-client-id=1-a.apps.googleusercontent.com --flags-file="$tmp/iap-flags"`,
+    )
+  },
+)

@@ -1,12 +1,16 @@
 // Shared by the deploy tests: a fake of Google's APIs, the real gcloud pointed at it through a small
 // recorder (it logs each argv, then execs gcloud), and the deploy CLI run in-process with its output kept.
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse, stringify } from 'yaml'
 import { main } from '../../deploy/main.ts'
 import { gcloudEnv } from '../helpers/fake-gcp/gcloud-env.ts'
 import { FakeGcp } from '../helpers/fake-gcp/server.ts'
+
+/** The real gcloud, by path: the recorder may itself be `gcloud` on PATH (the shell-script test). */
+const REAL_GCLOUD = execFileSync('bash', ['-c', 'command -v gcloud'], { encoding: 'utf8' }).trim()
 
 export const CIDRS_23 = Array.from({ length: 23 }, (_, i) =>
   i < 20 ? `198.51.${i}.0/24` : `2001:db8:${i}::/48`,
@@ -19,11 +23,23 @@ export interface Harness {
   deploy(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>
   /** Every argv gcloud was started with, in order. */
   argvLog(): string[][]
+  /** The environment gcloud runs with (pointed at the fake). */
+  env: NodeJS.ProcessEnv
+  /** The recorder that logs each argv and execs the real gcloud. */
+  recorder: string
+  /** Everything gcloud wrote under its config folder (its own logs): secrets must never be there. */
+  gcloudFiles(): string
   close(): Promise<void>
 }
 
-export async function harness(): Promise<Harness> {
+export interface HarnessOptions {
+  /** The fake's caller holds exactly these project roles instead of being an Owner. */
+  callerRoles?: readonly string[]
+}
+
+export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   const fake = await new FakeGcp().start()
+  if (opts.callerRoles) fake.caller = { member: 'user:deployer@example.com', roles: [...opts.callerRoles] }
   const dir = mkdtempSync(join(tmpdir(), 'deploy-test-'))
   const context = join(dir, 'context')
   mkdirSync(context)
@@ -35,13 +51,16 @@ export async function harness(): Promise<Harness> {
   // One JSON line per call, so a test can look for secrets in every argument gcloud ever saw.
   writeFileSync(
     recorder,
-    `#!/usr/bin/env bash\nnode_args=$(printf '%s\\0' "$@" | base64 -w0)\nprintf '%s\\n' "$node_args" >> ${JSON.stringify(log)}\nexec gcloud "$@"\n`,
+    `#!/usr/bin/env bash\nnode_args=$(printf '%s\\0' "$@" | base64 -w0)\nprintf '%s\\n' "$node_args" >> ${JSON.stringify(log)}\nexec ${JSON.stringify(REAL_GCLOUD)} "$@"\n`,
   )
   chmodSync(recorder, 0o755)
   const env = { ...process.env, ...gcloudEnv(fake.port, dir) }
   return {
     fake,
     dir,
+    env,
+    recorder,
+    gcloudFiles: () => [...walk(join(dir, 'config'))].map((f) => readFileSync(f, 'latin1')).join('\n'),
     writeConfig(name, config) {
       const file = join(dir, name)
       writeFileSync(file, stringify(config))
@@ -91,11 +110,18 @@ export function webappConfig(): Record<string, unknown> {
   return { ...example, project: 'demo-project' }
 }
 
+function* walk(dir: string): Generator<string> {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.isDirectory()) yield* walk(join(dir, e.name))
+    else yield join(dir, e.name)
+  }
+}
+
 /** Resources with run-specific ids, etags and operations taken out, for comparing two runs. */
 export function normalised(fake: FakeGcp): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(fake.snapshot())) {
-    if (/^(compute-op|sql-op|build|object):/.test(k)) continue
+    if (/^(compute-op|sql-op|build|object|lro|upload-session):/.test(k)) continue
     out[k.replace(/\d+4242/g, 'ID')] = JSON.parse(
       JSON.stringify(v)
         .replace(/\d+4242/g, 'ID')

@@ -1,7 +1,7 @@
 // The CLI surface without Google: usage and config errors, offline plan and render, destroy's
 // confirmation, and the process entry point once.
 import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -39,7 +39,7 @@ t.test('usage errors exit 2 with the usage text', async (t) => {
   for (const args of [[], ['deploy'], ['plan', 'apply'], ['plan', '--format', 'yaml'], ['plan', '--bogus']]) {
     const r = await run(args)
     t.equal(r.code, 2, args.join(' '))
-    t.match(r.stderr, /usage: deploy <plan\|apply\|destroy\|render>/)
+    t.match(r.stderr, /usage: deploy <plan\|apply\|destroy\|render\|rotate-db-password>/)
   }
   t.match((await run(['plan', '--format', 'yaml'])).stderr, /--format must be text or sh \(got yaml\)/)
 })
@@ -62,13 +62,27 @@ t.test('plan --offline lists every step and the exact commands', async (t) => {
   t.match(r.stdout, /^== Project and APIs\n {2}read {6}project number/)
   t.match(
     r.stdout,
-    /create +Cloud SQL instance flowise-db\n +gcloud sql instances create flowise-db --database-version=POSTGRES_16 --region=europe-west1 .*--no-assign-ip .*--ssl-mode=ENCRYPTED_ONLY --deletion-protection --project=demo-project --format=json --quiet/,
+    /create +Cloud SQL instance flowise-db\n +gcloud sql instances create flowise-db --database-version=POSTGRES_16 --region=europe-west1 .*--no-assign-ip --server-ca-mode=GOOGLE_MANAGED_INTERNAL_CA --edition=enterprise --tier=db-g1-small .*--ssl-mode=ENCRYPTED_ONLY --enable-point-in-time-recovery .*--deletion-protection --project=demo-project --format=json --quiet/,
   )
   t.match(
     r.stdout,
     /gcloud secrets create flowise-db-password --replication-policy=automatic --data-file=- .* {3}< \(secret on stdin\)/,
   )
   t.match(r.stdout, /\d+ resource\(s\) to create or update\.\n$/)
+  // Issue 14, point 19: what each file passed to gcloud grants, routes or runs is in the plan itself.
+  t.match(
+    r.stdout,
+    /set-iam-policy flowise \{file:policy-json\}.*\n {8}policy-json: replaces the service's IAM policy with: roles\/run\.invoker -> serviceAccount:service-\$\{PROJECT_NUMBER\}@gcp-sa-iap/,
+  )
+  t.match(r.stdout, /\n {8}redirect-yaml: every request -> 301 to https:\/\/ on the same host and path\n/)
+  t.match(
+    r.stdout,
+    /\n {8}service-yaml: Cloud SQL demo-project:europe-west1:flowise-db through \/cloudsql\/ \(IAM \+ mTLS\)\n/,
+  )
+  t.match(
+    r.stdout,
+    /\n {8}user-flags: --password = secret flowise-db-password version \$\{DATABASE_PASSWORD_LATEST\} \(not shown\)\n/,
+  )
 })
 
 t.test('render --offline writes the YAML with placeholders for unknown values', async (t) => {
@@ -146,4 +160,28 @@ t.test('the entry point runs as a process', async (t) => {
     config,
   ])
   t.match(stdout, /^#!\/usr\/bin\/env bash\n/)
+})
+
+t.test('rotate-db-password needs a database, and one whose password was applied', async (t) => {
+  const custom = join(dir, 'custom.yaml')
+  writeFileSync(
+    custom,
+    stringify({
+      ...parse(readFileSync(config, 'utf8')),
+      app: { preset: 'custom', image: 'docker.io/a/b:1' },
+    }),
+  )
+  const none = await run(['rotate-db-password', '--config', custom])
+  t.equal(none.code, 2)
+  t.match(none.stderr, /DEPLOY_ERR_USAGE: rotate-db-password: this config has no database/)
+  // A project where nothing was applied yet (gcloud finds nothing).
+  const empty = join(dir, 'gcloud-empty')
+  writeFileSync(empty, '#!/bin/bash\necho "ERROR: (gcloud) NOT_FOUND: nothing" >&2\nexit 1\n')
+  chmodSync(empty, 0o755)
+  const never = await run(['rotate-db-password', '--config', config, '--gcloud', empty])
+  t.equal(never.code, 1)
+  t.match(
+    never.stderr,
+    /DEPLOY_ERR_REFUSED: rotate-db-password: flowise-db-password was never applied to the SQL user flowise: run apply first/,
+  )
 })

@@ -2,8 +2,31 @@
 // race that outlasts the retries), each re-run continues from where the last stopped, and the end state
 // equals an uninterrupted apply's. Sampled, not every step: each re-run costs the reads of the steps
 // before it (about 1 s per gcloud call), so the full matrix would take many minutes.
+// The same uninterrupted apply is the yardstick for `plan --format sh`: the script, run with bash against
+// a third fake, must leave exactly the state `apply` leaves.
+import { execFile } from 'node:child_process'
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
 import t from 'tap'
-import { flowiseConfig, harness, normalised } from './harness.ts'
+import { flowiseConfig, type Harness, harness, normalised } from './harness.ts'
+
+/** Runs the script as a user would (`bash deploy.sh`), with `gcloud` on PATH recording each argv. */
+async function runScript(h: Harness, script: string): Promise<{ code: number; stderr: string }> {
+  const file = join(h.dir, 'deploy.sh')
+  writeFileSync(file, script)
+  const bin = join(h.dir, 'bin')
+  mkdirSync(bin, { recursive: true })
+  symlinkSync(h.recorder, join(bin, 'gcloud'))
+  const env = { ...h.env, PATH: `${bin}:${process.env.PATH}` }
+  try {
+    await promisify(execFile)('bash', [file], { env, maxBuffer: 64 * 1024 * 1024 })
+    return { code: 0, stderr: '' }
+  } catch (error) {
+    const e = error as { code: number; stderr: string }
+    return { code: e.code, stderr: e.stderr }
+  }
+}
 
 t.setTimeout(1_200_000)
 
@@ -12,8 +35,9 @@ const FAULTS = [
   { method: 'POST', pathIncludes: '/secrets/fw-jwt-auth-token-secret:addVersion', status: 500, times: 9 },
   // IAM: a policy write keeps racing (409 ABORTED) past the retries.
   { method: 'POST', pathIncludes: '/secrets/fw-token-hash-secret:setIamPolicy', status: 409, times: 3 },
-  // Cloud SQL: the user exists but setting its password fails -> re-run sets it from the stored secret.
-  { method: 'PUT', pathIncludes: '/instances/fw-db/users', status: 500, times: 9 },
+  // Cloud SQL: the user exists but recording its password version fails -> re-run sets the password
+  // again from the stored secret and records it.
+  { method: 'PATCH', pathIncludes: '/secrets/fw-db-password', status: 500, times: 9 },
   // Armor: the policy exists with only some rules.
   { method: 'POST', pathIncludes: '/securityPolicies/fw-armor/addRule', status: 500, times: 9 },
   // Cloud Run: the create is refused as a conflict.
@@ -25,17 +49,22 @@ const FAULTS = [
 t.test('every sampled failure stops with the command and its stderr; re-runs converge', async (t) => {
   const interrupted = await harness()
   const clean = await harness()
+  const scripted = await harness()
   t.teardown(async () => {
     await interrupted.close()
     await clean.close()
+    await scripted.close()
   })
   const config = (h: typeof clean) =>
     h.writeConfig('flowise.yaml', flowiseConfig(h, { database: { deletionProtection: false } }))
   const cleanConfig = config(clean)
   const interruptedConfig = config(interrupted)
+  const plan = await scripted.deploy(['plan', '--offline', '--format', 'sh', '--config', config(scripted)])
+  t.equal(plan.code, 0, plan.stderr)
 
-  const [cleanRun] = await Promise.all([
+  const [cleanRun, scriptRun] = await Promise.all([
     clean.deploy(['apply', '--config', cleanConfig]),
+    runScript(scripted, plan.stdout),
     (async () => {
       for (const fault of FAULTS) {
         interrupted.fake.inject(fault)
@@ -52,6 +81,8 @@ t.test('every sampled failure stops with the command and its stderr; re-runs con
     })(),
   ])
   t.equal(cleanRun.code, 0, cleanRun.stderr)
+  t.equal(scriptRun.code, 0, scriptRun.stderr)
+  t.same(normalised(scripted.fake), normalised(clean.fake), 'plan --format sh leaves the state apply leaves')
   const last = await interrupted.deploy(['apply', '--config', interruptedConfig])
   t.equal(last.code, 0, last.stderr)
 
@@ -66,8 +97,8 @@ t.test('every sampled failure stops with the command and its stderr; re-runs con
     false,
     'exactly one version added',
   )
-  const secrets = [...interrupted.fake.payloads.values()]
-  for (const h of [interrupted, clean]) {
+  const secrets = [...interrupted.fake.payloads.values(), ...scripted.fake.payloads.values()]
+  for (const h of [interrupted, clean, scripted]) {
     const argv = h.argvLog().flat().join('\n')
     t.ok(
       secrets.every((s) => !argv.includes(s)),

@@ -68,3 +68,41 @@ t.test('differences: what the config sets must be there; Google may add more', a
   t.same(differences({ a: { b: 1 } }, { a: 'flat' }), ['a'])
   t.same(differences('x', 'y'), ['(value)'])
 })
+
+// Issue 14, points 2, 10, 12 and 15: what the Flowise container and the service say.
+t.test(
+  'Flowise: the Cloud SQL socket, the pinned password version, uniform bucket access, no run.app URL',
+  async (t) => {
+    const c = validateConfig({ ...base, name: 'fw' }, '/')
+    const svc = serviceObject(c, { ...values, databasePasswordVersion: '3' })
+    const env = Object.fromEntries(
+      svc.spec.template.spec.containers[1].env.map((e: any) => [e.name, e.value]),
+    )
+    t.match(env, {
+      DATABASE_HOST: '/cloudsql/demo-project:europe-west1:fw-db',
+      DATABASE_PORT: '5432',
+      DATABASE_PASSWORD: 'sm://demo-project/fw-db-password#3',
+      GOOGLE_CLOUD_UNIFORM_BUCKET_ACCESS: 'true',
+    })
+    t.notOk('DATABASE_SSL' in env || 'DATABASE_SSL_KEY_BASE64' in env, 'no TLS settings that verify nothing')
+    t.equal(
+      svc.spec.template.metadata.annotations['run.googleapis.com/cloudsql-instances'],
+      'demo-project:europe-west1:fw-db',
+    )
+    t.match(svc.metadata.annotations, {
+      'run.googleapis.com/default-url-disabled': 'true',
+      'run.googleapis.com/launch-stage': 'BETA',
+    })
+    t.same(
+      differences(svc, {
+        ...svc,
+        metadata: {
+          ...svc.metadata,
+          annotations: { ...svc.metadata.annotations, 'run.googleapis.com/launch-stage': 'GA' },
+        },
+      }),
+      [],
+      'Google may rewrite the launch stage it reads back',
+    )
+  },
+)

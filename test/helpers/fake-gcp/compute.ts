@@ -1,6 +1,7 @@
 // Compute Engine (v1): global and regional resources, their operations, Armor rules and the
 // references between resources (create refuses a dangling reference, delete refuses a resource in use),
 // so a wrong order in the deploy fails here as it would on Google's side.
+import { createHash } from 'node:crypto'
 import type { FakeGcp, Reply, Route } from './server.ts'
 import { badRequest, notFound } from './server.ts'
 
@@ -62,7 +63,20 @@ function usedBy(fake: FakeGcp, self: string): string | undefined {
 
 function address(fake: FakeGcp, body: any): string {
   const n = [...fake.resources.keys()].filter((k) => k.includes('/addresses/')).length + 10
-  return body.purpose === 'VPC_PEERING' ? '10.60.0.0' : `34.120.7.${n}`
+  if (body.purpose === 'VPC_PEERING') return '10.60.0.0'
+  return body.ipVersion === 'IPV6' ? `2600:1901:0:${n}::` : `34.120.7.${n}`
+}
+
+/**
+ * IAP's OAuth client secret is input only: Compute keeps its SHA-256 (`iap.oauth2ClientSecretSha256`,
+ * "[Output Only]") and never returns the secret (compute/docs/reference/rest/v1/backendServices).
+ */
+function keepIapSecretHashOnly(fake: FakeGcp, name: string, resource: any): void {
+  const secret = resource.iap?.oauth2ClientSecret
+  if (secret === undefined) return
+  fake.payloads.set(`iap-client-secret:${name}`, secret)
+  const { oauth2ClientSecret: _, ...iap } = resource.iap
+  resource.iap = { ...iap, oauth2ClientSecretSha256: createHash('sha256').update(secret).digest('hex') }
 }
 
 export function computeRoutes(): Route[] {
@@ -175,6 +189,7 @@ function update(fake: FakeGcp, m: string[], body: any, base: string, merge: bool
   if (dangling) return computeError(400, 'invalid', `The resource '${dangling}' was not found`)
   const next = merge ? { ...current, ...body } : { ...body }
   for (const f of ['id', 'selfLink', 'creationTimestamp', 'address']) next[f] = current[f]
+  keepIapSecretHashOnly(fake, n, next)
   fake.resources.set(k, next)
   return operation(fake, base, p, s, current.selfLink, 'update')
 }

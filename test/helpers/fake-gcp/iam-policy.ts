@@ -49,3 +49,16 @@ export function writePolicy(fake: FakeGcp, resource: string, policy: any): Reply
 function etagOf(generation: number): string {
   return Buffer.from(`g${generation}`).toString('base64')
 }
+
+/**
+ * Acting as a service account needs iam.serviceAccounts.actAs, which Service Account User grants. An
+ * Owner (fake.caller undefined) has it; otherwise the fake looks at the caller's project roles only (it
+ * keeps no per-account policies). The refusal is IAM's: "Permission 'iam.serviceaccounts.actAs' denied
+ * on service account X (or it may not exist)." (run/docs/configuring/services/service-identity)
+ */
+export function actAsDenied(fake: FakeGcp, serviceAccount: string): Reply | undefined {
+  const caller = fake.caller
+  if (!caller || caller.roles.includes('roles/iam.serviceAccountUser')) return undefined
+  const message = `Permission 'iam.serviceaccounts.actAs' denied on service account ${serviceAccount} (or it may not exist).`
+  return { status: 403, body: { error: { code: 403, message, status: 'PERMISSION_DENIED' } } }
+}

@@ -4,8 +4,11 @@ import { readPolicy, writePolicy } from './iam-policy.ts'
 import type { FakeGcp, Reply, Route } from './server.ts'
 import { badRequest, conflict, found, notFound } from './server.ts'
 
-function lro(fake: FakeGcp, response: unknown = {}): Reply {
-  return { status: 200, body: { name: `operations/op-${fake.id()}`, done: true, response } }
+/** A long-running operation, already done, kept so that gcloud's wait reads the same outcome back. */
+function lro(fake: FakeGcp, outcome: { response?: unknown; error?: unknown } = { response: {} }): Reply {
+  const op = { name: `operations/op-${fake.id()}`, done: true, ...outcome }
+  fake.resources.set(`lro:${op.name}`, op)
+  return { status: 200, body: op }
 }
 
 export function projectRoutes(): Route[] {
@@ -84,7 +87,7 @@ export function projectRoutes(): Route[] {
     {
       method: 'GET',
       re: /^\/(serviceusage|servicenetworking)\/v1(beta1)?\/operations\/([^/]+)$/,
-      handle: ({ m }) => ({ status: 200, body: { name: `operations/${m[3]}`, done: true, response: {} } }),
+      handle: ({ fake, m }) => found(fake.resources.get(`lro:operations/${m[3]}`), `operations/${m[3]}`),
     },
     {
       method: 'POST',
@@ -94,8 +97,7 @@ export function projectRoutes(): Route[] {
         const email = `service-${fake.projectNumber}@gcp-sa-${agent}.iam.gserviceaccount.com`
         fake.resources.set(`iam-sa:${email}`, { email, managed: true })
         return lro(fake, {
-          '@type': 'type.googleapis.com/google.api.serviceusage.v1beta1.ServiceIdentity',
-          email,
+          response: { '@type': 'type.googleapis.com/google.api.serviceusage.v1beta1.ServiceIdentity', email },
         })
       },
     },
@@ -136,8 +138,24 @@ export function projectRoutes(): Route[] {
       re: /^\/servicenetworking\/v1\/services\/[^/]+\/connections\/[^/:]+(:deleteConnection)?$/,
       handle: ({ fake, body }) => {
         const network = (body.consumerNetwork as string).replace(/^.*?(projects\/)/, '$1')
-        const sql = [...fake.resources.keys()].some((k) => k.startsWith('sql:'))
-        if (sql) return badRequest('Producer services (e.g. CloudSQL) are still using this connection.')
+        const name = network.split('/').pop() as string
+        // While an instance (or a deleted one, for days after) holds the peering, the delete operation ends
+        // in error code 9: "Failed to delete connection; Producer services (e.g. CloudSQL, Cloud Memstore,
+        // etc.) are still using this connection." (hashicorp/terraform-provider-google#18834, #19908;
+        // magic-modules#18476: "Cloud SQL retains them so that a deleted instance can still be restored").
+        const inUse = [...fake.resources].some(
+          ([k, v]) =>
+            k.startsWith('sql:') && String(v.settings?.ipConfiguration?.privateNetwork).endsWith(`/${name}`),
+        )
+        if (inUse || fake.producerHolds.has(name)) {
+          return lro(fake, {
+            error: {
+              code: 9,
+              message:
+                'Failed to delete connection; Producer services (e.g. CloudSQL, Cloud Memstore, etc.) are still using this connection.',
+            },
+          })
+        }
         return fake.resources.delete(`peering:${network}`) ? lro(fake) : notFound(`connection for ${network}`)
       },
     },

@@ -1,8 +1,27 @@
 // Cloud Run Admin API v1 (Knative services) and its IAM policy. The fake refuses what Cloud Run refuses
 // for multi-container services, so a wrong service body fails the deploy tests as it would in production.
-import { readPolicy, writePolicy } from './iam-policy.ts'
+import { actAsDenied, readPolicy, writePolicy } from './iam-policy.ts'
 import type { FakeGcp, Reply, Route } from './server.ts'
 import { badRequest, conflict, found, notFound } from './server.ts'
+
+// Annotations of features Cloud Run had not made GA at gcloud 528 (whose GA track has no --no-default-url):
+// without a launch stage of at least BETA, "The feature ... is not supported in the declared launch stage
+// on resource ... The launch stage annotation should be specified at least as BETA" (the message as in
+// google-github-actions/deploy-cloudrun#35 and google/exposure-notifications-verification-server#1781).
+const PREVIEW_ANNOTATIONS: Record<string, string> = {
+  'run.googleapis.com/default-url-disabled': 'default URL disabled',
+}
+
+function launchStageProblem(body: any): string | undefined {
+  const annotations = body.metadata?.annotations ?? {}
+  const stage = annotations['run.googleapis.com/launch-stage'] ?? 'GA'
+  for (const [key, feature] of Object.entries(PREVIEW_ANNOTATIONS)) {
+    if (key in annotations && !['BETA', 'ALPHA'].includes(stage)) {
+      return `The feature '${feature}' is not supported in the declared launch stage on resource ${body.metadata.name}. The launch stage annotation should be specified at least as BETA. Please visit https://cloud.google.com/run/docs/troubleshooting#launch-stage-validation for in-depth troubleshooting documentation.`
+    }
+  }
+  return undefined
+}
 
 const SVC = '^/apis/serving.knative.dev/v1/namespaces/([^/]+)/services'
 
@@ -33,31 +52,55 @@ function invalid(spec: any): string | undefined {
   return undefined
 }
 
-function withStatus(fake: FakeGcp, body: any, generation: number): any {
+/**
+ * The status after a revision was created (Cloud Run Admin API v1, ServiceStatus): `latestCreatedRevisionName`
+ * "might not be ready yet, for that use LatestReadyRevisionName"; Ready is "True when all underlying
+ * resources are ready". A revision that fails (fake.revisionFailures, e.g. a container that never listens)
+ * leaves Ready False with the revision's message ("Revision 'X' is not ready and cannot serve traffic. The
+ * user-provided container failed to start and listen on the port defined provided by the PORT=8080
+ * environment variable ...", as in googlecodelabs/monolith-to-microservices#110), and traffic stays on
+ * the last ready revision, if there is one.
+ */
+function withStatus(fake: FakeGcp, body: any, generation: number, existing: any): any {
   const name = body.metadata.name
   const revision = `${name}-${String(generation).padStart(5, '0')}-abc`
+  const failure = fake.revisionFailures.shift()
+  const lastReady = failure ? existing?.status?.latestReadyRevisionName : revision
+  const message = failure && `Revision '${revision}' is not ready and cannot serve traffic. ${failure}`
+  const condition = (type: string, ok: boolean) =>
+    ok ? { type, status: 'True' } : { type, status: 'False', reason: 'HealthCheckContainerError', message }
+  const disabled = body.metadata.annotations?.['run.googleapis.com/default-url-disabled'] === 'true'
+  const url = disabled ? {} : { url: `https://${name}-${fake.projectNumber}.run.app` }
   return {
     ...body,
     metadata: { ...body.metadata, generation, uid: `uid-${name}` },
     status: {
       observedGeneration: generation,
-      conditions: ['Ready', 'ConfigurationsReady', 'RoutesReady'].map((type) => ({ type, status: 'True' })),
-      latestReadyRevisionName: revision,
+      conditions: [
+        condition('Ready', !failure),
+        condition('ConfigurationsReady', !failure),
+        condition('RoutesReady', Boolean(lastReady)),
+      ],
+      ...(lastReady ? { latestReadyRevisionName: lastReady } : {}),
       latestCreatedRevisionName: revision,
-      url: `https://${name}-${fake.projectNumber}.run.app`,
-      address: { url: `https://${name}-${fake.projectNumber}.run.app` },
-      traffic: [{ revisionName: revision, percent: 100, latestRevision: true }],
+      ...url,
+      ...(disabled ? {} : { address: url }),
+      traffic: lastReady ? [{ revisionName: lastReady, percent: 100, latestRevision: !failure }] : [],
     },
   }
 }
 
 function save(fake: FakeGcp, project: string, body: any, existing: any): Reply {
-  const problem = invalid(body.spec)
+  const problem = invalid(body.spec) ?? launchStageProblem(body)
   if (problem) return badRequest(problem)
   const sa = body.spec?.template?.spec?.serviceAccountName
   if (sa && !fake.resources.has(`iam-sa:${sa}`)) return badRequest(`service account ${sa} does not exist`)
+  // Deploying as a service account needs iam.serviceAccounts.actAs on it (run/docs/configuring/services/
+  // service-identity: the deployer needs Service Account User on the service identity).
+  const denied = sa && actAsDenied(fake, sa)
+  if (denied) return denied
   const generation = (existing?.metadata?.generation ?? 0) + 1
-  const stored = withStatus(fake, body, generation)
+  const stored = withStatus(fake, body, generation, existing)
   fake.resources.set(`run:${project}/${body.metadata.name}`, stored)
   return { status: 200, body: stored }
 }

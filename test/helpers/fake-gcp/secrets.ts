@@ -82,7 +82,7 @@ export function secretRoutes(): Route[] {
         const version = {
           name: `projects/${fake.projectNumber}/secrets/${m[2]}/versions/${n}`,
           state: 'ENABLED',
-          createTime: '2026-01-01T00:00:00Z',
+          createTime: `2026-01-01T00:${String(n).padStart(2, '0')}:00Z`,
           ...(body.payload.dataCrc32c !== undefined ? { clientSpecifiedPayloadChecksum: true } : {}),
         }
         fake.resources.set(`secret-version:${m[1]}/${m[2]}/${n}`, version)
@@ -93,11 +93,13 @@ export function secretRoutes(): Route[] {
     {
       method: 'GET',
       re: new RegExp(`${S}/([^/:]+)/versions$`),
-      handle: ({ fake, m }) => {
+      handle: ({ fake, m, query }) => {
         if (!fake.resources.has(`secret:${m[1]}/${m[2]}`)) return notFound(`Secret [${m[2]}]`)
+        // Newest first, as Secret Manager lists them; `filter=state:enabled` is applied by the API.
         const versions = [...fake.resources]
           .filter(([k]) => k.startsWith(`secret-version:${m[1]}/${m[2]}/`))
           .map(([, v]) => v)
+          .filter((v) => !/state:enabled/i.test(query.filter ?? '') || v.state === 'ENABLED')
           .reverse()
         return { status: 200, body: { versions, totalSize: versions.length } }
       },
@@ -110,8 +112,31 @@ export function secretRoutes(): Route[] {
         const n = m[3] === 'latest' ? versions.length : Number(m[3])
         const data = fake.payloads.get(`${m[1]}/${m[2]}/${n}`)
         if (data === undefined) return notFound(`Secret version [${m[2]}/${m[3]}]`)
+        // A disabled version cannot be read (secret-manager/docs/disable-secret-version).
+        if (fake.resources.get(`secret-version:${m[1]}/${m[2]}/${n}`)?.state === 'DISABLED') {
+          return {
+            status: 400,
+            body: {
+              error: {
+                code: 400,
+                message: `${m[2]} version ${n} is in DISABLED state.`,
+                status: 'FAILED_PRECONDITION',
+              },
+            },
+          }
+        }
         const name = `projects/${fake.projectNumber}/secrets/${m[2]}/versions/${n}`
         return { status: 200, body: { name, payload: { data: Buffer.from(data).toString('base64') } } }
+      },
+    },
+    {
+      method: 'POST',
+      re: new RegExp(`${S}/([^/:]+)/versions/([^/:]+):disable$`),
+      handle: ({ fake, m }) => {
+        const version = fake.resources.get(`secret-version:${m[1]}/${m[2]}/${m[3]}`)
+        if (!version) return notFound(`Secret version [${m[2]}/${m[3]}]`)
+        version.state = 'DISABLED'
+        return { status: 200, body: version }
       },
     },
     {

@@ -20,6 +20,9 @@ export interface Recorded {
 export interface Reply {
   status: number
   body: unknown
+  headers?: Record<string, string>
+  /** Bytes to answer with instead of the JSON body (an object's media). */
+  media?: Buffer
 }
 
 export interface RouteContext {
@@ -29,7 +32,7 @@ export interface RouteContext {
   body: any
   base: string
   raw: Buffer
-  contentType: string
+  headers: http.IncomingHttpHeaders
 }
 
 export interface Route {
@@ -80,11 +83,27 @@ export class FakeGcp {
   readonly projectNumber = '123456789012'
   /** Secret payloads and passwords, kept out of `resources` so snapshots never hold them. */
   readonly payloads = new Map<string, string>()
+  /** Cloud Storage object bytes, by `BUCKET/NAME`. */
+  readonly media = new Map<string, Buffer>()
   /** Service accounts that the next policy write naming them refuses, as IAM does while they propagate. */
   readonly unpropagated = new Set<string>()
   simulatePropagation = false
   /** Statuses successive reads of a build report (Cloud Build); empty means SUCCESS at once. */
   buildStatuses: string[] = []
+  /** Networks whose peering a deleted Cloud SQL instance still holds (see sql.ts). */
+  readonly producerHolds = new Set<string>()
+  /** Failure messages for the next revisions Cloud Run creates, one each (see run.ts). */
+  revisionFailures: string[] = []
+  /**
+   * Who calls, when not an Owner: the member and the roles it holds on the project. Undefined is an Owner,
+   * for whom every permission check passes.
+   */
+  caller: { member: string; roles: string[] } | undefined
+
+  /** The days after an instance's deletion have passed: Service Networking lets go of the peering. */
+  releaseProducerHolds(): void {
+    this.producerHolds.clear()
+  }
   private nextId = 1000
   private server: http.Server | undefined
   private routes: Route[] = []
@@ -156,20 +175,18 @@ export class FakeGcp {
       if ((req.headers['content-type'] ?? '').includes('json') && raw) body = JSON.parse(raw)
       let reply: Reply
       try {
-        reply = this.dispatch(
-          req.method ?? 'GET',
-          path,
-          query,
-          body,
-          rawBuffer,
-          req.headers['content-type'] ?? '',
-        )
+        reply = this.dispatch(req.method ?? 'GET', path, query, body, rawBuffer, req.headers)
       } catch (error) {
         /* c8 ignore next 2 -- a bug in the fake itself: answer it visibly instead of crashing */
         reply = { status: 500, body: { error: { code: 500, message: `fake crashed: ${String(error)}` } } }
       }
       this.requests.push({ method: req.method ?? 'GET', path, query, body, raw, status: reply.status })
-      res.writeHead(reply.status, { 'content-type': 'application/json' })
+      if (reply.media) {
+        res.writeHead(reply.status, { 'content-type': 'application/octet-stream', ...reply.headers })
+        res.end(reply.media)
+        return
+      }
+      res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers })
       res.end(JSON.stringify(reply.body ?? {}))
     })
   }
@@ -180,7 +197,7 @@ export class FakeGcp {
     query: Record<string, string>,
     body: unknown,
     raw: Buffer,
-    contentType: string,
+    headers: http.IncomingHttpHeaders,
   ): Reply {
     const fault = this.faults.find((f) => f.times > 0 && f.method === method && path.includes(f.pathIncludes))
     if (fault) {
@@ -194,7 +211,7 @@ export class FakeGcp {
       if (route.method !== method) continue
       const m = route.re.exec(path)
       if (!m) continue
-      return route.handle({ fake: this, m: [...m], query, body, base: this.base, raw, contentType })
+      return route.handle({ fake: this, m: [...m], query, body, base: this.base, raw, headers })
     }
     return { status: 501, body: { error: { code: 501, message: `fake has no route for ${method} ${path}` } } }
   }

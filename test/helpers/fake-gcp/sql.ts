@@ -1,6 +1,63 @@
 // Cloud SQL Admin API (v1beta4, the version gcloud 528 calls): instances, databases, users, operations.
+// What it refuses and defaults follows Google's documentation and the issue threads cited at each rule.
 import type { FakeGcp, Reply, Route } from './server.ts'
 import { badRequest, conflict, found, notFound } from './server.ts'
+
+/** Cloud SQL answers refusals as 400 with reason "invalid" and an "Invalid request: ..." message. */
+function invalid(message: string): Reply {
+  return {
+    status: 400,
+    body: {
+      error: { code: 400, message: `Invalid request: ${message}`, errors: [{ reason: 'invalid', message }] },
+    },
+  }
+}
+
+/**
+ * The instance as Cloud SQL would create it from this body, or the refusal. Sources:
+ * - PostgreSQL 16 and later default to ENTERPRISE_PLUS when no edition is given, and ENTERPRISE_PLUS takes
+ *   only db-perf-optimized-N-* tiers: "Invalid Tier (db-g1-small) for (ENTERPRISE_PLUS) Edition. Use a
+ *   predefined Tier like db-perf-optimized-N-* instead." (hashicorp/terraform-provider-google#20498,
+ *   GoogleCloudPlatform/magic-modules#18014); the performance-optimized tiers need ENTERPRISE_PLUS
+ *   (langfuse/langfuse-terraform-gcp#34).
+ * - Transaction log retention: 1-7 days on ENTERPRISE, 1-35 on ENTERPRISE_PLUS (gcloud sql instances create
+ *   --help); "The number of transaction log retention days must be between 1 and 7." (langfuse #8).
+ * - Point-in-time recovery is on by default for ENTERPRISE_PLUS only when created through the API or gcloud
+ *   (sql/docs/postgres/backup-recovery/pitr).
+ */
+export function createdInstance(body: any): { instance?: any; refusal?: Reply } {
+  const major = Number(/^POSTGRES_(\d+)/.exec(body.databaseVersion ?? '')?.[1] ?? 0)
+  const settings = { ...(body.settings ?? {}) }
+  settings.edition ??= major >= 16 ? 'ENTERPRISE_PLUS' : 'ENTERPRISE'
+  const perfOptimized = /^db-perf-optimized-N-\d+$/.test(settings.tier ?? '')
+  if (settings.edition === 'ENTERPRISE_PLUS' && !perfOptimized) {
+    return {
+      refusal: invalid(
+        `Invalid Tier (${settings.tier}) for (ENTERPRISE_PLUS) Edition. Use a predefined Tier like db-perf-optimized-N-* instead.`,
+      ),
+    }
+  }
+  if (settings.edition === 'ENTERPRISE' && perfOptimized) {
+    return { refusal: invalid(`Invalid Tier (${settings.tier}) for (ENTERPRISE) Edition.`) }
+  }
+  const backup = { ...(settings.backupConfiguration ?? {}) }
+  backup.enabled ??= false
+  backup.pointInTimeRecoveryEnabled ??= settings.edition === 'ENTERPRISE_PLUS'
+  const maxLogDays = settings.edition === 'ENTERPRISE' ? 7 : 35
+  backup.transactionLogRetentionDays ??= settings.edition === 'ENTERPRISE' ? 7 : 14
+  if (backup.transactionLogRetentionDays < 1 || backup.transactionLogRetentionDays > maxLogDays) {
+    return {
+      refusal: invalid(`The number of transaction log retention days must be between 1 and ${maxLogDays}.`),
+    }
+  }
+  backup.backupRetentionSettings ??= {
+    retentionUnit: 'COUNT',
+    retainedBackups: settings.edition === 'ENTERPRISE' ? 7 : 15,
+  }
+  settings.backupConfiguration = backup
+  settings.availabilityType ??= 'ZONAL'
+  return { instance: { ...body, settings } }
+}
 
 const INST = '^/sql/v1beta4/projects/([^/]+)/instances'
 
@@ -40,8 +97,10 @@ export function sqlRoutes(): Route[] {
         if (network && !peered(fake, network)) {
           return badRequest('Private services access is not configured for the network')
         }
+        const { instance, refusal } = createdInstance(body)
+        if (refusal) return refusal
         fake.resources.set(k, {
-          ...body,
+          ...instance,
           kind: 'sql#instance',
           project: m[1],
           state: 'RUNNABLE',
@@ -68,20 +127,44 @@ export function sqlRoutes(): Route[] {
       handle: ({ fake, m, body }) => {
         const current = fake.resources.get(`sql:${m[1]}/${m[2]}`)
         if (!current) return notFound(`instance ${m[2]}`)
-        current.settings = { ...current.settings, ...body.settings }
+        const settings = { ...current.settings, ...body.settings }
+        settings.backupConfiguration = {
+          ...current.settings?.backupConfiguration,
+          ...body.settings?.backupConfiguration,
+        }
+        const { refusal } = createdInstance({ ...current, settings })
+        if (refusal) return refusal
+        current.settings = settings
         return op(fake, m[1] as string, 'UPDATE', m[2] as string)
       },
     },
     {
       method: 'DELETE',
       re: new RegExp(`${INST}/([^/]+)$`),
-      handle: ({ fake, m }) => {
+      handle: ({ fake, m, query }) => {
         const k = `sql:${m[1]}/${m[2]}`
         const current = fake.resources.get(k)
         if (!current) return notFound(`instance ${m[2]}`)
         if (current.settings?.deletionProtectionEnabled) {
           return badRequest('The instance is protected from deletion. Turn off deletion protection first.')
         }
+        // A final backup outlives the instance (sql/docs/postgres/backup-recovery/backups#final-backups);
+        // without one, "All data on an instance, including backups, is permanently lost" (delete-instance),
+        // unless the instance retains its backups on delete (settings.retainBackupsOnDelete).
+        if (String(query.enableFinalBackup).toLowerCase() === 'true') {
+          fake.resources.set(`sql-backup:${m[1]}/${m[2]}/final`, {
+            kind: 'sql#backup',
+            type: 'FINAL',
+            instance: m[2],
+            ttlDays: Number(query.finalBackupTtlDays ?? 30),
+          })
+        }
+        // Service Networking keeps the instance's hold on the peering for up to days ("It can take up to
+        // four days for the underlying resources related to an instance to be completely deleted":
+        // sql/docs/delete-instance; GoogleCloudPlatform/ai-on-gke#550). A test ends the hold with
+        // fake.releaseProducerHolds(), the days having passed.
+        const network = current.settings?.ipConfiguration?.privateNetwork
+        if (network) fake.producerHolds.add(String(network).split('/').pop() as string)
         for (const child of [...fake.resources.keys()]) {
           if (child.startsWith(`sql-db:${m[1]}/${m[2]}/`) || child.startsWith(`sql-user:${m[1]}/${m[2]}/`)) {
             fake.resources.delete(child)
@@ -126,6 +209,11 @@ function childRoutes(collection: string, prefix: string): Route[] {
         const k = `${prefix}:${m[1]}/${m[2]}/${body.name}`
         if (fake.resources.has(k)) return conflict(`${collection} ${body.name}`)
         const { password, ...rest } = body
+        // "Missing user password for PostgreSQL instance." (terraform-google-modules/terraform-google-sql-db
+        // #222; hashicorp/terraform-provider-google#4123): a built-in PostgreSQL user needs one.
+        const builtIn = !body.type || body.type === 'BUILT_IN'
+        if (collection === 'users' && builtIn && !password)
+          return invalid('Missing user password for PostgreSQL instance.')
         if (password) fake.payloads.set(`sql-password:${m[1]}/${m[2]}/${body.name}`, password)
         fake.resources.set(k, { ...rest, kind: `sql#${collection.slice(0, -1)}` })
         return op(fake, m[1] as string, 'CREATE', body.name)
