@@ -7,7 +7,7 @@ import t, { type Test } from 'tap'
 import { resolveEnvironment } from '../../proxy/secrets/resolve.ts'
 
 /** The fake as a separate process, as the local dev chain and the end-to-end suite start it. */
-const SERVER = fileURLToPath(new URL('../helpers/secret-manager-server.ts', import.meta.url))
+const SERVER = fileURLToPath(new URL('../../dev/secret-manager-server.ts', import.meta.url))
 
 function startCli(t: Test, args: string[], stdin?: string) {
   const child = spawn(process.execPath, [SERVER, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
