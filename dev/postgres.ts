@@ -117,7 +117,8 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
   const server = spawn(
     join(bin, 'postgres'),
     ['-D', data, '-p', String(port), '-h', host, '-k', socketDir, '-c', 'fsync=off', ...tlsArgs],
-    { stdio: ['ignore', 'ignore', 'pipe'], ...as },
+    // its own process group: a Ctrl-C in the terminal must not stop the database under its clients
+    { stdio: ['ignore', 'ignore', 'pipe'], detached: true, ...as },
   )
   let log = ''
   server.stderr.on('data', (chunk: Buffer) => {

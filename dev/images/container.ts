@@ -35,6 +35,10 @@ export type ContainerOptions = {
   mounts?: readonly Mount[]
   /** a read-only root file system with these folders as memory (tmpfs) */
   readOnlyRoot?: { tmpfs: readonly string[] }
+  /** CPU and memory limits (Cloud Run's resources.limits), enforced by the kernel's cgroups */
+  resources?: { cpus: number; memoryBytes: number }
+  /** the working directory (Cloud Run's workingDir) */
+  workdir?: string
   /** output as it comes, e.g. to show it in a test's comments */
   onOutput?: (chunk: string) => void
 }
@@ -48,6 +52,8 @@ export type Container = {
   readonly exited: Promise<Exit>
   /** SIGTERM, then SIGKILL after graceMs; resolves with the exit once the container is gone */
   stop(graceMs?: number): Promise<Exit>
+  /** sends a signal and returns at once (watch `exited`) */
+  signal(signal: NodeJS.Signals): Promise<void>
   /** run a command in the running container (as its user unless `user` says otherwise) */
   exec(args: readonly string[], user?: string): Promise<{ code: number | null; output: string }>
 }
@@ -82,6 +88,15 @@ export async function startContainer(options: ContainerOptions): Promise<Contain
     '--env-file',
     file,
     ...(options.user ? ['--user', options.user] : []),
+    ...(options.workdir ? ['--workdir', options.workdir] : []),
+    ...(options.resources
+      ? [
+          '--cpus',
+          String(options.resources.cpus),
+          // no swap: an instance over its memory limit is stopped, as on Cloud Run
+          ...['--memory', '--memory-swap'].flatMap((flag) => [flag, String(options.resources?.memoryBytes)]),
+        ]
+      : []),
     ...(options.entrypoint ? ['--entrypoint', JSON.stringify(options.entrypoint)] : []),
     ...(options.readOnlyRoot
       ? ['--read-only', ...options.readOnlyRoot.tmpfs.flatMap((path) => ['--tmpfs', `${path}:rw,mode=1777`])]
@@ -102,8 +117,11 @@ export async function startContainer(options: ContainerOptions): Promise<Contain
   const removeExitHook = onExit(() => {
     spawnSync(PODMAN, [...globalFlags(), 'rm', '--force', '--time=0', name], { stdio: 'ignore' })
   })
-  const child = spawn(PODMAN, [...globalFlags(), 'start', '--attach', name], {
+  // its own process group, and no signal proxying: a Ctrl-C in the terminal reaches the process that
+  // started the container, which decides when and how the container stops (stop(), signal())
+  const child = spawn(PODMAN, [...globalFlags(), 'start', '--attach', '--sig-proxy=false', name], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   })
   let output = ''
   const keep = (chunk: string) => {
@@ -130,6 +148,9 @@ export async function startContainer(options: ContainerOptions): Promise<Contain
       const exit = await exited
       clearTimeout(timer)
       return exit
+    },
+    async signal(signalName) {
+      await signal(name, signalName)
     },
     async exec(args, user) {
       const result = await podman(['exec', ...(user ? ['--user', user] : []), name, ...args], {

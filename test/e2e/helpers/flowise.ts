@@ -10,8 +10,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { onExit } from 'signal-exit'
 import { flowiseCacheDir, flowiseCommand, nodeBinary } from '../../../dev/flowise.ts'
-import { type SecretManagerServer, startSecretManagerServer } from '../../../dev/secret-manager-server.ts'
 import { freePort, type Postgres } from '../../../dev/postgres.ts'
+import { type SecretManagerServer, startSecretManagerServer } from '../../../dev/secret-manager-server.ts'
 
 const OFFLINE_TIKTOKEN = fileURLToPath(new URL('./offline-tiktoken.cjs', import.meta.url))
 const LAUNCHER = fileURLToPath(new URL('../../../proxy/secrets/with-secrets.ts', import.meta.url))

@@ -3,12 +3,12 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { Postgres } from '../../../dev/postgres.ts'
 import type { SecretManagerServer } from '../../../dev/secret-manager-server.ts'
 import type { Chain } from './chain.ts'
 import type { FlowiseInstance } from './flowise.ts'
 import type { Owner } from './flowise-api.ts'
 import type { LlmServer } from './llm-server.ts'
-import type { Postgres } from '../../../dev/postgres.ts'
 
 export type Suite = {
   outputDir: string
