@@ -60,6 +60,14 @@ export type Container = {
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 
+function checkMounts(mounts: readonly Mount[]): void {
+  for (const m of mounts) {
+    // a comma would end the --mount option's field early
+    if (/[,\n]/.test(m.source + m.target))
+      throw new Error(`container mount: ${m.source} -> ${m.target} holds a comma`)
+  }
+}
+
 function envFile(env: Readonly<Record<string, string>>): { dir: string; file: string } {
   const lines: string[] = []
   for (const [name, value] of Object.entries(env)) {
@@ -76,6 +84,7 @@ function envFile(env: Readonly<Record<string, string>>): { dir: string; file: st
 
 export async function startContainer(options: ContainerOptions): Promise<Container> {
   const name = options.name ?? `iapgw-${options.purpose ?? 'test'}-${randomBytes(4).toString('hex')}`
+  checkMounts(options.mounts ?? [])
   const { dir, file } = envFile(options.env ?? {})
   const create = [
     'create',
@@ -101,9 +110,10 @@ export async function startContainer(options: ContainerOptions): Promise<Contain
     ...(options.readOnlyRoot
       ? ['--read-only', ...options.readOnlyRoot.tmpfs.flatMap((path) => ['--tmpfs', `${path}:rw,mode=1777`])]
       : []),
+    // --mount, not --volume: a target may hold colons (/cloudsql/PROJECT:REGION:INSTANCE)
     ...(options.mounts ?? []).flatMap((m) => [
-      '--volume',
-      `${m.source}:${m.target}:${m.readOnly === false ? 'rw' : 'ro'}`,
+      '--mount',
+      `type=bind,source=${m.source},target=${m.target}${m.readOnly === false ? '' : ',readonly'}`,
     ]),
     options.image,
     ...(options.args ?? []),
