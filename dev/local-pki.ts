@@ -19,16 +19,16 @@ export interface LocalPki {
 export type PkiOptions = {
   /** subjectAltName entries, e.g. ['DNS:localhost', 'IP:127.0.0.1'] */
   readonly altNames: readonly string[]
-  readonly caName?: string
-  readonly days?: number
+  readonly caName: string
 }
 
 export function makePki(options: PkiOptions): LocalPki {
   const dir = mkdtempSync(join(tmpdir(), 'local-pki-'))
-  const days = String(options.days ?? 2)
+  // two days: long enough for any run, short enough to be worthless if a key leaked
+  const days = '2'
   const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' })
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
-  const caName = `/CN=${options.caName ?? 'local CA'}`
+  const caName = `/CN=${options.caName}`
   run('req', '-x509', ...ec, '-days', days, '-subj', caName, '-keyout', 'ca.key', '-out', 'ca.pem')
   run('req', ...ec, '-subj', '/CN=localhost', '-keyout', 'server.key', '-out', 'server.csr')
   writeFileSync(join(dir, 'san.ext'), `subjectAltName=${options.altNames.join(',')}\n`)

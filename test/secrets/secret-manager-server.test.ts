@@ -61,3 +61,30 @@ t.test('a bad port is refused', async (t) => {
   t.equal(await server.exited, 1)
   t.equal(server.stderr(), 'secret-manager-server: --port (eighty): not a port number\n')
 })
+
+t.test(
+  'in process: a port already taken is an error at start; a name that is no version name is NOT_FOUND',
+  async (t) => {
+    const { startSecretManagerServer } = await import('../../dev/secret-manager-server.ts')
+    const first = await startSecretManagerServer({ 'projects/p/secrets/s': 'v' })
+    t.teardown(() => first.close())
+    await t.rejects(
+      startSecretManagerServer({}, { port: first.port }),
+      'the second bind on the same port fails',
+    )
+    const { SecretManagerServiceClient } = await import('@google-cloud/secret-manager')
+    const { grpc } = await import('google-gax')
+    const client = new SecretManagerServiceClient({
+      apiEndpoint: '127.0.0.1',
+      port: first.port,
+      sslCreds: grpc.credentials.createInsecure(),
+      universeDomain: 'googleapis.com',
+    })
+    t.teardown(() => client.close())
+    const error = await client
+      .accessSecretVersion({ name: 'projects/p/secrets/s' }, { retry: null })
+      .catch((e) => e)
+    t.equal(error.code, 5, 'NOT_FOUND for a secret name without /versions/')
+    t.same(first.calls, ['projects/p/secrets/s'])
+  },
+)
