@@ -36,8 +36,11 @@ async function run(args: string[]) {
   return { code, stdout, stderr }
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the tests edit YAML documents as free-form data
+type Doc = any
+
 const dir = mkdtempSync(join(tmpdir(), 'run-local-'))
-function configFile(edit: (raw: Record<string, any>) => void): string {
+function configFile(edit: (raw: Doc) => void): string {
   const raw = parse(readFileSync(EXAMPLE, 'utf8'))
   edit(raw)
   const file = join(dir, `config-${Math.random().toString(36).slice(2)}.yaml`)
@@ -253,7 +256,7 @@ t.test(
   },
 )
 
-function serviceWith(edit: (doc: any) => void) {
+function serviceWith(edit: (doc: Doc) => void) {
   const doc = parse(renderLocal(readConfig(EXAMPLE), facts))
   edit(doc)
   return checkService(doc)
