@@ -290,14 +290,22 @@ if (podmanOrSkip()) {
           '0',
           '--no-build',
         ],
-        { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } },
+        // a process group of its own, so that Ctrl-C can be sent as a terminal sends it: to the group
+        {
+          cwd: REPO_ROOT,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, NODE_OPTIONS: '' },
+          detached: true,
+        },
       )
       let stdout = ''
       let stderr = ''
       child.stdout.on('data', (chunk) => (stdout += chunk))
       child.stderr.on('data', (chunk) => (stderr += chunk))
       const exited = once(child, 'exit')
-      t.teardown(() => child.kill('SIGKILL'))
+      t.teardown(() => {
+        if (child.exitCode === null) process.kill(-(child.pid as number), 'SIGKILL')
+      })
       const deadline = Date.now() + 300_000
       while (!/^Open (http:\/\/127\.0\.0\.1:\d+)\//m.test(stdout)) {
         if (child.exitCode !== null || Date.now() > deadline)
@@ -317,10 +325,17 @@ if (podmanOrSkip()) {
       t.equal(await ping.text(), 'pong', 'Flowise answers through the emulator and the gateway')
       const direct = await fetch(`${gateway}/api/v1/ping`)
       t.equal(direct.status, 403, 'straight at the ingress container: refused')
-      child.kill('SIGINT')
+      // Ctrl-C reaches every process of the terminal's group; run-local alone must decide how the
+      // containers and the database stop (SIGTERM, dependents first), so none of them may get it
+      process.kill(-(child.pid as number), 'SIGINT')
       const [code] = await exited
       t.equal(code, 0, 'Ctrl-C: a clean stop')
       t.match(stderr, /"signal":"SIGTERM".*shutting down/, 'the gateway got SIGTERM, as from Cloud Run')
+      t.notMatch(
+        stderr,
+        /Database pool error|terminating connection due to administrator command/,
+        'PostgreSQL outlived Flowise',
+      )
       t.same(await runningContainers('run-local-flowise'), [], 'no container left')
     },
   )
