@@ -79,6 +79,7 @@ async function confirm(io: Io, question: string): Promise<boolean> {
 }
 
 export async function main(argv: string[], io: Io): Promise<number> {
+  if (argv[0] === 'run-local') return (await import('./run-local/command.ts')).runLocal(argv.slice(1), io)
   let parsed: ReturnType<typeof parse>
   try {
     parsed = parse(argv)

@@ -4,10 +4,11 @@
 // reaches whatever they spawn, and this process alone decides when they stop.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { type AddressInfo, createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import type { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import type { DevOptions } from './dev-options.ts'
+import { freePort } from './free-port.ts'
 import { createIapEmulator, type IapEmulator, KEYS_PATH } from './iap-emulator.ts'
 
 // dev/ also compiles to dist/dev; run from there, the gateway is the compiled main.js beside it
@@ -95,16 +96,6 @@ export async function terminate(child: RunningChild): Promise<void> {
   }
 }
 
-/** A free loopback port for the gateway: taken from the OS, then handed over (the gateway logs at the
- * user's LOG_LEVEL, so its own "listening" line cannot be relied on to learn an OS-chosen port). */
-async function freePort(): Promise<number> {
-  const probe = createServer().listen(0, '127.0.0.1')
-  await once(probe, 'listening')
-  const { port } = probe.address() as AddressInfo
-  await new Promise((resolve) => probe.close(resolve))
-  return port
-}
-
 /** Resolves once the gateway answers its liveness path; rejects when it exits first. */
 function gatewayAnswering(gateway: RunningChild, url: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -186,6 +177,8 @@ export async function startDevChain(
 
   // a local Ctrl-C should not wait for the production drain period
   const shutdownGraceMs = io.env.SHUTDOWN_GRACE_MS ?? '2000'
+  // a free port chosen here, not by the gateway: it logs at the user's LOG_LEVEL, so its own
+  // "listening" line cannot be relied on to learn an OS-chosen port
   const gatewayPort = options.gateway || options.gatewayPort !== 0 ? options.gatewayPort : await freePort()
   const settings = gatewaySettings({ ...options, gatewayPort }, keysUrl, shutdownGraceMs)
   const children = [...extraChildren]

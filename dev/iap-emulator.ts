@@ -4,7 +4,7 @@
 // - client-sent x-goog-* headers are dropped in every spelling (`_` for `-`, any case);
 // - a fresh ES256 assertion goes out as x-goog-iap-jwt-assertion, plus IAP's unsigned identity headers;
 // - X-Forwarded-For gets `<client>,<lb-address>` appended, so the gateway runs with TRUST_PROXY_HOPS=2
-//   exactly as it does behind the real balancer;
+//   exactly as it does behind the real balancer, and X-Forwarded-Proto says https, as it does;
 // - the public keys are served as a kid -> PEM map with Cache-Control, like gstatic's key URL.
 // Plain node:http piping keeps bodies, SSE and WebSocket frames streaming without buffering.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
@@ -111,7 +111,12 @@ export function createIapEmulator(options: IapEmulatorOptions): IapEmulator {
     const client = unmapIpv4(req.socket.remoteAddress as string)
     const balancer = unmapIpv4(req.socket.localAddress as string)
     const forwardedFor = [...clientSent, client, balancer].join(',')
-    headers.push('X-Forwarded-For', forwardedFor, 'X-Forwarded-Proto', 'http')
+    // https, as behind Google's HTTPS balancer, which ends TLS and says so, though this hop is plain
+    // HTTP: Flowise's image (NODE_ENV=production) issues its session cookie only to a request that
+    // arrived over https (Express's req.secure, through trust proxy); told http, every sign-in
+    // through the images ended in "401 Invalid or Missing token". Browsers keep Secure cookies from
+    // http://localhost and http://127.0.0.1 (potentially trustworthy origins), so the chain works.
+    headers.push('X-Forwarded-For', forwardedFor, 'X-Forwarded-Proto', 'https')
     headers.push('X-Goog-IAP-JWT-Assertion', signer.current().token)
     headers.push('X-Goog-Authenticated-User-Email', `accounts.google.com:${identity.email}`)
     headers.push('X-Goog-Authenticated-User-Id', identity.sub)

@@ -6,6 +6,7 @@
 //   npm run images:build                       both images
 //   npm run images:build -- gateway            one of them (gateway | flowise)
 //   npm run images:build -- flowise --flowise-version=3.1.4
+import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { FLOWISE_VERSION } from '../flowise.ts'
@@ -33,8 +34,12 @@ export type BuildOptions = {
   flowiseVersion?: string
   /** a tag other than imageTag()'s (tests that build a deliberately broken variant) */
   tag?: string
-  /** a Dockerfile other than the shipped one, relative to the repository root or absolute */
+  /** a Dockerfile other than the shipped one, relative to the context or absolute */
   dockerfile?: string
+  /** a build context other than the repository root (a deploy config's build.context) */
+  context?: string
+  /** build arguments (a deploy config's build.args; FLOWISE_VERSION is set for the Flowise image) */
+  buildArgs?: Readonly<Record<string, string>>
   onOutput?: (chunk: string) => void
   timeoutMs?: number
 }
@@ -42,21 +47,45 @@ export type BuildOptions = {
 export type BuildResult = { tag: string; id: string; size: number; seconds: number }
 
 export async function buildImage(name: ImageName, options: BuildOptions = {}): Promise<BuildResult> {
-  const started = Date.now()
   const flowiseVersion = options.flowiseVersion ?? FLOWISE_VERSION
-  const tag = options.tag ?? imageTag(name, flowiseVersion)
-  await refuseRegistryTagOnStandIn(tag)
-  const args = name === 'flowise' ? ['--build-arg', `FLOWISE_VERSION=${flowiseVersion}`] : []
+  return buildDockerfile({
+    ...options,
+    tag: options.tag ?? imageTag(name, flowiseVersion),
+    dockerfile: options.dockerfile ?? DOCKERFILES[name],
+    buildArgs: { ...(name === 'flowise' ? { FLOWISE_VERSION: flowiseVersion } : {}), ...options.buildArgs },
+  })
+}
+
+/** Any Dockerfile, as Cloud Build runs it: `-f DOCKERFILE` (relative to the context) and the context. */
+export async function buildDockerfile(
+  options: Omit<BuildOptions, 'flowiseVersion'> & { tag: string; dockerfile: string },
+): Promise<BuildResult> {
+  const started = Date.now()
+  await refuseRegistryTagOnStandIn(options.tag)
+  const context = options.context ?? REPO_ROOT
+  const args = Object.entries(options.buildArgs ?? {}).flatMap(([key, value]) => [
+    '--build-arg',
+    `${key}=${value}`,
+  ])
   await podman(
-    ['build', ...BUILD_FLAGS, ...args, '-f', options.dockerfile ?? DOCKERFILES[name], '-t', tag, REPO_ROOT],
+    [
+      'build',
+      ...BUILD_FLAGS,
+      ...args,
+      '-f',
+      resolve(context, options.dockerfile),
+      '-t',
+      options.tag,
+      context,
+    ],
     {
       // the Flowise install is minutes long and prints little: keep the whole log for the error
       ...(options.onOutput ? { onOutput: options.onOutput } : {}),
       timeoutMs: options.timeoutMs ?? 3_600_000,
     },
   )
-  const { id, size } = await inspectImage(tag)
-  return { tag, id, size, seconds: Math.round((Date.now() - started) / 1000) }
+  const { id, size } = await inspectImage(options.tag)
+  return { tag: options.tag, id, size, seconds: Math.round((Date.now() - started) / 1000) }
 }
 
 /**

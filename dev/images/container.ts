@@ -37,6 +37,10 @@ export type ContainerOptions = {
   mounts?: readonly Mount[]
   /** a read-only root file system with these folders as memory (tmpfs) */
   readOnlyRoot?: { tmpfs: readonly string[] }
+  /** CPU and memory limits (Cloud Run's resources.limits), enforced by the kernel's cgroups */
+  resources?: { cpus: number; memoryBytes: number }
+  /** the working directory (Cloud Run's workingDir) */
+  workdir?: string
   /** output as it comes, e.g. to show it in a test's comments */
   onOutput?: (chunk: string) => void
 }
@@ -50,11 +54,21 @@ export type Container = {
   readonly exited: Promise<Exit>
   /** SIGTERM, then SIGKILL after graceMs; resolves with the exit once the container is gone */
   stop(graceMs?: number): Promise<Exit>
+  /** sends a signal and returns at once (watch `exited`) */
+  signal(signal: NodeJS.Signals): Promise<void>
   /** run a command in the running container (as its user unless `user` says otherwise) */
   exec(args: readonly string[], user?: string): Promise<{ code: number | null; output: string }>
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+function checkMounts(mounts: readonly Mount[]): void {
+  for (const m of mounts) {
+    // a comma would end the --mount option's field early
+    if (/[,\n]/.test(m.source + m.target))
+      throw new Error(`container mount: ${m.source} -> ${m.target} holds a comma`)
+  }
+}
 
 function envFile(env: Readonly<Record<string, string>>): { dir: string; file: string } {
   const lines: string[] = []
@@ -72,6 +86,7 @@ function envFile(env: Readonly<Record<string, string>>): { dir: string; file: st
 
 export async function startContainer(options: ContainerOptions): Promise<Container> {
   const name = options.name ?? `iapgw-${options.purpose ?? 'test'}-${randomBytes(4).toString('hex')}`
+  checkMounts(options.mounts ?? [])
   const { dir, file } = envFile(options.env ?? {})
   const create = [
     'create',
@@ -85,13 +100,23 @@ export async function startContainer(options: ContainerOptions): Promise<Contain
     file,
     ...(options.unsetEnv ?? []).flatMap((name) => ['--unsetenv', name]),
     ...(options.user ? ['--user', options.user] : []),
+    ...(options.workdir ? ['--workdir', options.workdir] : []),
+    ...(options.resources
+      ? [
+          '--cpus',
+          String(options.resources.cpus),
+          // no swap: an instance over its memory limit is stopped, as on Cloud Run
+          ...['--memory', '--memory-swap'].flatMap((flag) => [flag, String(options.resources?.memoryBytes)]),
+        ]
+      : []),
     ...(options.entrypoint ? ['--entrypoint', JSON.stringify(options.entrypoint)] : []),
     ...(options.readOnlyRoot
       ? ['--read-only', ...options.readOnlyRoot.tmpfs.flatMap((path) => ['--tmpfs', `${path}:rw,mode=1777`])]
       : []),
+    // --mount, not --volume: a target may hold colons (/cloudsql/PROJECT:REGION:INSTANCE)
     ...(options.mounts ?? []).flatMap((m) => [
-      '--volume',
-      `${m.source}:${m.target}:${m.readOnly === false ? 'rw' : 'ro'}`,
+      '--mount',
+      `type=bind,source=${m.source},target=${m.target}${m.readOnly === false ? '' : ',readonly'}`,
     ]),
     options.image,
     ...(options.args ?? []),
@@ -105,8 +130,11 @@ export async function startContainer(options: ContainerOptions): Promise<Contain
   const removeExitHook = onExit(() => {
     spawnSync(PODMAN, [...globalFlags(), 'rm', '--force', '--time=0', name], { stdio: 'ignore' })
   })
-  const child = spawn(PODMAN, [...globalFlags(), 'start', '--attach', name], {
+  // its own process group, and no signal proxying: a Ctrl-C in the terminal reaches the process that
+  // started the container, which decides when and how the container stops (stop(), signal())
+  const child = spawn(PODMAN, [...globalFlags(), 'start', '--attach', '--sig-proxy=false', name], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   })
   let output = ''
   const keep = (chunk: string) => {
@@ -133,6 +161,9 @@ export async function startContainer(options: ContainerOptions): Promise<Contain
       const exit = await exited
       clearTimeout(timer)
       return exit
+    },
+    async signal(signalName) {
+      await signal(name, signalName)
     },
     async exec(args, user) {
       const result = await podman(['exec', ...(user ? ['--user', user] : []), name, ...args], {

@@ -84,7 +84,7 @@ t.test(
         ['x_goog_authenticated_user_id', 'accounts.google.com:666'],
         ['X-Goog-Anything-Else', 'x'],
         ['X-Forwarded-For', '6.6.6.6'],
-        ['X-Forwarded-Proto', 'https'],
+        ['X-Forwarded-Proto', 'http'],
         ['Proxy-Authorization', 'Bearer not-for-the-app'],
         // the hop-by-hop trick: a listed header is dropped here, and the emulator adds no such list
         ['Connection', 'keep-alive, x-forwarded-user'],
@@ -106,7 +106,11 @@ t.test(
       ['6.6.6.6,127.0.0.1,127.0.0.1'],
       'client then balancer appended',
     )
-    t.same(headerValues(echo, 'x-forwarded-proto'), ['http'])
+    t.same(
+      headerValues(echo, 'x-forwarded-proto'),
+      ['https'],
+      "the balancer's https replaces the client's: Flowise's image gives Secure cookies to https only",
+    )
     t.same(headerValues(echo, 'proxy-authorization'), [])
     t.same(headerValues(echo, 'x-forwarded-user'), [], 'named in Connection, so hop-by-hop')
     t.same(

@@ -14,8 +14,8 @@ import { FLOWISE_VERSION } from '../../dev/flowise.ts'
 import { buildImage, REPO_ROOT } from '../../dev/images/build.ts'
 import { waitForHttp } from '../../dev/images/container.ts'
 import { imageExists, inspectImage } from '../../dev/images/podman.ts'
-import { freePort, startPostgres } from '../e2e/helpers/postgres.ts'
-import { startSecretManagerServer } from '../helpers/secret-manager-server.ts'
+import { freePort, startPostgres } from '../../dev/postgres.ts'
+import { startSecretManagerServer } from '../../dev/secret-manager-server.ts'
 import { makeTestPki } from '../helpers/tls.ts'
 import {
   buildForTest,

@@ -9,7 +9,7 @@ import { buildImage, REPO_ROOT } from '../../dev/images/build.ts'
 import { waitForHttp } from '../../dev/images/container.ts'
 import { imageExists, inspectImage, podman } from '../../dev/images/podman.ts'
 import { BASE_IMAGE, STAND_IN_LABEL } from '../../dev/images/stand-in-base.ts'
-import { freePort } from '../e2e/helpers/postgres.ts'
+import { freePort } from '../../dev/postgres.ts'
 import { createSigningKey, signAssertion, startKeyServer, TEST_AUDIENCE } from '../helpers/iap.ts'
 import { startUpstream } from '../helpers/upstream.ts'
 import {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { startSecretManagerServer } from '../helpers/secret-manager-server.ts'
+import { startSecretManagerServer } from '../../dev/secret-manager-server.ts'
 
 /** The gateway process resolves its own sm:// settings before its configuration is validated. */
 const MAIN = fileURLToPath(new URL('../../proxy/main.ts', import.meta.url))

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { status } from '@grpc/grpc-js'
 import t, { type Test } from 'tap'
+import { type SecretTable, startSecretManagerServer } from '../../dev/secret-manager-server.ts'
 import { GW_ERR_SECRET, GW_ERR_SECRET_REFERENCE, resolveEnvironment } from '../../proxy/secrets/resolve.ts'
-import { type SecretTable, startSecretManagerServer } from '../helpers/secret-manager-server.ts'
 
 const FAST = { baseDelayMs: 5, maxDelayMs: 20, warn: () => {} }
 const PROJECT = 'test-project'

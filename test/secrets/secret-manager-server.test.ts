@@ -7,7 +7,7 @@ import t, { type Test } from 'tap'
 import { resolveEnvironment } from '../../proxy/secrets/resolve.ts'
 
 /** The fake as a separate process, as the local dev chain and the end-to-end suite start it. */
-const SERVER = fileURLToPath(new URL('../helpers/secret-manager-server.ts', import.meta.url))
+const SERVER = fileURLToPath(new URL('../../dev/secret-manager-server.ts', import.meta.url))
 
 function startCli(t: Test, args: string[], stdin?: string) {
   const child = spawn(process.execPath, [SERVER, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
@@ -61,3 +61,30 @@ t.test('a bad port is refused', async (t) => {
   t.equal(await server.exited, 1)
   t.equal(server.stderr(), 'secret-manager-server: --port (eighty): not a port number\n')
 })
+
+t.test(
+  'in process: a port already taken is an error at start; a name that is no version name is NOT_FOUND',
+  async (t) => {
+    const { startSecretManagerServer } = await import('../../dev/secret-manager-server.ts')
+    const first = await startSecretManagerServer({ 'projects/p/secrets/s': 'v' })
+    t.teardown(() => first.close())
+    await t.rejects(
+      startSecretManagerServer({}, { port: first.port }),
+      'the second bind on the same port fails',
+    )
+    const { SecretManagerServiceClient } = await import('@google-cloud/secret-manager')
+    const { grpc } = await import('google-gax')
+    const client = new SecretManagerServiceClient({
+      apiEndpoint: '127.0.0.1',
+      port: first.port,
+      sslCreds: grpc.credentials.createInsecure(),
+      universeDomain: 'googleapis.com',
+    })
+    t.teardown(() => client.close())
+    const error = await client
+      .accessSecretVersion({ name: 'projects/p/secrets/s' }, { retry: null })
+      .catch((e) => e)
+    t.equal(error.code, 5, 'NOT_FOUND for a secret name without /versions/')
+    t.same(first.calls, ['projects/p/secrets/s'])
+  },
+)

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { status } from '@grpc/grpc-js'
 import t, { type Test } from 'tap'
-import { startSecretManagerServer } from '../helpers/secret-manager-server.ts'
+import { startSecretManagerServer } from '../../dev/secret-manager-server.ts'
 
 const LAUNCHER = fileURLToPath(new URL('../../proxy/secrets/with-secrets.ts', import.meta.url))
 const PROJECT = 'test-project'

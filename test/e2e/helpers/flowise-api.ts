@@ -1,7 +1,5 @@
 // The few Flowise 3.1 API calls the scenarios make, as the UI makes them: cookie session after
 // POST /api/v1/auth/login, and `x-request-from: internal` (without it Flowise expects an API key).
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 
 export type Owner = { name: string; email: string; password: string }
 
@@ -120,16 +118,16 @@ export class FlowiseClient {
 
 /**
  * Flowise's own "Conversation Chain" marketplace template (ChatOpenAI + buffer memory + conversation
- * chain), with the OpenAI node pointed at the local model server and the stored credential.
+ * chain), given as the template file's text, with the OpenAI node pointed at the local model server
+ * and the stored credential.
  */
-export function conversationFlow(flowiseDir: string, baseUrl: string, credentialId: string): unknown {
-  const file = join(flowiseDir, 'node_modules/flowise/marketplaces/chatflows/Conversation Chain.json')
-  const flow = JSON.parse(readFileSync(file, 'utf8')) as {
+export function conversationFlow(template: string, baseUrl: string, credentialId: string): unknown {
+  const flow = JSON.parse(template) as {
     nodes: { data: { name: string; credential?: string; inputs: Record<string, unknown> } }[]
     edges: unknown[]
   }
   const model = flow.nodes.find((node) => node.data.name === 'chatOpenAI')
-  if (!model) throw new Error(`no chatOpenAI node in ${file}`)
+  if (!model) throw new Error('no chatOpenAI node in the Conversation Chain template')
   model.data.credential = credentialId
   Object.assign(model.data.inputs, {
     credential: credentialId,

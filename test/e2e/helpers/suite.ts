@@ -3,23 +3,21 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { SecretManagerServer } from '../../helpers/secret-manager-server.ts'
-import type { Chain } from './chain.ts'
-import type { FlowiseInstance } from './flowise.ts'
+import type { DeployConfig } from '../../../deploy/config.ts'
+import type { LocalDeployment } from '../../../deploy/run-local/start.ts'
+import type { Postgres } from '../../../dev/postgres.ts'
 import type { Owner } from './flowise-api.ts'
 import type { LlmServer } from './llm-server.ts'
-import type { Postgres } from './postgres.ts'
 
 export type Suite = {
   outputDir: string
-  /** Flowise's HOME, logs and blob storage for this run */
-  dataDir: string
-  flowiseDir: string
+  config: DeployConfig
+  /** the service from its images, the emulator in front, PostgreSQL and Secret Manager behind */
+  deployment: LocalDeployment
   postgres: Postgres
-  secrets: SecretManagerServer
   llm: LlmServer
-  flowise: FlowiseInstance
-  chain: Chain
+  /** the emulator's URL (what a browser opens) and the ingress container's (what skips IAP) */
+  chain: { url: string; gatewayUrl: string }
   owner: Owner
   /** the OpenAI API key stored (encrypted) as a Flowise credential */
   apiKey: string
@@ -27,13 +25,10 @@ export type Suite = {
 }
 
 /** .local/e2e (ignored by git) unless E2E_OUTPUT_DIR says otherwise; one run per subfolder. */
-export function outputFolder(): { outputDir: string; dataDir: string } {
+export function outputFolder(): { outputDir: string } {
   const root = process.env.E2E_OUTPUT_DIR || fileURLToPath(new URL('../../../.local/e2e', import.meta.url))
   mkdirSync(root, { recursive: true })
-  const outputDir = mkdtempSync(join(root, `run-${new Date().toISOString().replace(/[:.]/g, '-')}-`))
-  const dataDir = join(outputDir, 'flowise-home')
-  mkdirSync(dataDir, { recursive: true })
-  return { outputDir, dataDir }
+  return { outputDir: mkdtempSync(join(root, `run-${new Date().toISOString().replace(/[:.]/g, '-')}-`)) }
 }
 
 export function newOwner(): Owner {

@@ -2,8 +2,8 @@
 // Flowise 3.x goes to the first caller of POST /api/v1/account/register, unauthenticated.
 import type { Test } from 'tap'
 import { createSigningKey, IAP_ISSUER, signJwt } from '../../../dev/iap-signer.ts'
-import { startChain } from '../helpers/chain.ts'
 import { FlowiseClient } from '../helpers/flowise-api.ts'
+import { startRenderedAllowlistGateway } from '../helpers/service.ts'
 import type { Suite } from '../helpers/suite.ts'
 
 async function usersInDatabase(suite: Suite): Promise<number> {
@@ -14,7 +14,7 @@ async function usersInDatabase(suite: Suite): Promise<number> {
 export async function attackerCannotClaimOwner(t: Test, suite: Suite): Promise<void> {
   const { chain, owner } = suite
   t.equal(await usersInDatabase(suite), 0, 'no user before the attempts')
-  const emulatorSays = chain.emulator.currentAssertion().token
+  const emulatorSays = suite.deployment.chain.emulator.currentAssertion().token
   const claims = JSON.parse(Buffer.from(emulatorSays.split('.')[1] as string, 'base64url').toString('utf8'))
 
   // a key the attacker owns, published under the emulator's key id: the signature cannot verify
@@ -40,8 +40,9 @@ export async function attackerCannotClaimOwner(t: Test, suite: Suite): Promise<v
       [401],
     ],
     [
+      // 198.51.100.0/24 is in none of the example config's ranges
       'a valid assertion from a refused network',
-      direct({ 'x-forwarded-for': '203.0.113.9, 127.0.0.1', 'x-goog-iap-jwt-assertion': emulatorSays }),
+      direct({ 'x-forwarded-for': '198.51.100.9, 127.0.0.1', 'x-goog-iap-jwt-assertion': emulatorSays }),
       [403],
     ],
     [
@@ -57,19 +58,14 @@ export async function attackerCannotClaimOwner(t: Test, suite: Suite): Promise<v
     t.notMatch(body, /owner|organization|workspace/i, `${what}: the answer is the gateway's, not Flowise's`)
   }
 
-  // through a real IAP (the emulator) but from a network the gateway does not allow
-  const refusedNetwork = await startChain({
-    upstream: suite.flowise.url,
-    outputDir: suite.outputDir,
-    logName: 'chain-refused-network',
-    email: owner.email,
-    allow: '10.0.0.0/8',
-  })
-  t.teardown(() => refusedNetwork.stop())
-  const res = await new FlowiseClient(refusedNetwork.url).register(owner)
+  // through the emulator, to a gateway whose allowlist is exactly the deployed one (run-local adds
+  // loopback to the service's): this machine is outside it
+  const deployed = await startRenderedAllowlistGateway(suite.deployment, suite.outputDir)
+  t.teardown(() => deployed.stop())
+  const res = await new FlowiseClient(deployed.chain.url).register(owner)
   await res.arrayBuffer()
-  t.equal(res.status, 403, 'through the emulator from a refused network: 403')
-  await refusedNetwork.stop()
+  t.equal(res.status, 403, 'through the emulator, from outside the deployed allowlist: 403')
+  await deployed.stop()
 
   t.equal(await usersInDatabase(suite), 0, 'PostgreSQL holds no user after every attempt')
 }

@@ -1,48 +1,40 @@
-// Scenario 4: Flowise is killed and started again through the launcher. The chatflow is still there
-// (PostgreSQL), sessions survive (the JWT secrets are the same), and the stored OpenAI credential still
-// decrypts (FLOWISE_SECRETKEY_OVERWRITE is the same): the local model receives the same API key.
-// All of them came from Secret Manager on both starts, none from a file Flowise generated.
-import { existsSync, readdirSync } from 'node:fs'
-import { join } from 'node:path'
+// Scenario 4: the Flowise container is replaced by a new one from its image, as Cloud Run starts a
+// new instance (SIGTERM, 10 s, SIGKILL; a fresh container file system; secrets read at start; the
+// startup probe again). The chatflow is still there (PostgreSQL), sessions survive (the JWT secrets
+// are the same), and the stored OpenAI credential still decrypts (FLOWISE_SECRETKEY_OVERWRITE is the
+// same): the local model receives the same API key. All of them came from Secret Manager on both
+// starts, none from a file Flowise generated.
 import type { Test } from 'tap'
-import { FLOWISE_SECRETS, PROJECT, startFlowise } from '../helpers/flowise.ts'
 import { FlowiseClient } from '../helpers/flowise-api.ts'
+import { flowiseSecretVersions } from '../helpers/service.ts'
 import type { Suite } from '../helpers/suite.ts'
 import { checkStream } from './through-iap.ts'
 
 export async function restartKeepsState(t: Test, suite: Suite, tokenPauseMs: number): Promise<void> {
   const before = new FlowiseClient(suite.chain.url)
   await before.login(suite.owner)
-  const callsBefore = suite.secrets.calls.length
+  const callsBefore = suite.deployment.secretManager.calls.length
+  const oldContainer = suite.deployment.running.container('flowise').name
 
-  const stopping = performance.now()
-  await suite.flowise.stop()
-  t.comment(`Flowise stopped in ${Math.round(performance.now() - stopping)} ms`)
-  const starting = performance.now()
-  suite.flowise = await startFlowise({
-    postgres: suite.postgres,
-    secrets: suite.secrets,
-    outputDir: suite.outputDir,
-    dataDir: suite.dataDir,
-    port: suite.flowise.port, // the gateway's UPSTREAM_URL
-    logName: 'flowise-restarted',
-  })
-  t.comment(`Flowise started again in ${Math.round(performance.now() - starting)} ms`)
+  const replacing = performance.now()
+  await suite.deployment.running.restart('flowise')
+  t.comment(
+    `Flowise container replaced and its startup probe passed in ${Math.round(performance.now() - replacing)} ms`,
+  )
+  const container = suite.deployment.running.container('flowise')
+  t.not(container.name, oldContainer, 'a new container')
 
-  const read = suite.secrets.calls.slice(callsBefore)
-  for (const secret of Object.values(FLOWISE_SECRETS)) {
-    t.ok(
-      read.includes(`projects/${PROJECT}/secrets/${secret}/versions/latest`),
-      `the launcher read ${secret} from Secret Manager again`,
-    )
-  }
-  // unset, JWT_ISSUER and JWT_AUDIENCE are written as files holding `flowise` (not secret); every
-  // secret must have come from the environment, never from a file Flowise generated
-  const keyFiles = existsSync(join(suite.dataDir, 'keys')) ? readdirSync(join(suite.dataDir, 'keys')) : []
+  const read = suite.deployment.secretManager.calls.slice(callsBefore)
+  const wanted = flowiseSecretVersions(suite.deployment, suite.config.project)
+  t.equal(wanted.length, 6, 'the database password and the five instance-stable secrets')
+  for (const version of wanted)
+    t.ok(read.includes(version), `the launcher read ${version} from Secret Manager again`)
+  // every secret must have come from the environment, never from a file Flowise generated
+  const files = await container.exec(['sh', '-c', 'find /home/node/.flowise -type f -name "*.key"'])
   t.same(
-    keyFiles.filter((file) => !['jwt_issuer.key', 'jwt_audience.key'].includes(file)),
-    [],
-    `Flowise generated no secret files of its own (${keyFiles.join(', ') || 'none'})`,
+    files.output.trim(),
+    '',
+    `Flowise generated no secret file of its own (${files.output.trim() || 'none'})`,
   )
 
   const chatflows = await before.listChatflows()

@@ -4,6 +4,7 @@
 import type { Test } from 'tap'
 import { conversationFlow, FlowiseClient, type Timed } from '../helpers/flowise-api.ts'
 import { REPLY, REPLY_TOKENS } from '../helpers/llm-server.ts'
+import { marketplaceTemplate } from '../helpers/service.ts'
 import { ms, type Suite } from '../helpers/suite.ts'
 
 /** What a streamed answer proves: the text, and how spread out in time its tokens arrived. */
@@ -55,7 +56,8 @@ export async function throughIap(t: Test, suite: Suite, tokenPauseMs: number): P
 
   const credential = await client.createOpenAiCredential('local model key', suite.apiKey)
   suite.made.credentialId = credential.id
-  const flow = conversationFlow(suite.flowiseDir, suite.llm.baseUrl, credential.id)
+  const template = await marketplaceTemplate(suite.deployment, 'Conversation Chain')
+  const flow = conversationFlow(template, suite.llm.baseUrl, credential.id)
   const chatflow = await client.createChatflow('E2E chatflow via the gateway', flow)
   suite.made.chatflowId = chatflow.id
   suite.made.chatflowName = chatflow.name

@@ -1,20 +1,37 @@
-// PostgreSQL from the Debian package (`postgresql`), in a temporary data directory on a free loopback
-// port, password-authenticated (scram) as on Cloud SQL, and stopped at the end. PostgreSQL refuses to
-// run as root: when the suite runs as root (CI containers), the server runs as the `postgres` user the
-// package creates.
+// PostgreSQL from the Debian package (`postgresql`), in a temporary data directory, on a loopback
+// address and port (a free port unless told), password-authenticated (scram) as on Cloud SQL, and
+// stopped at the end. It also listens on a Unix socket in a folder of its own, which holds nothing
+// else: the folder Cloud Run's built-in Cloud SQL connection would mount under /cloudsql/ (the socket's
+// name, .s.PGSQL.PORT, carries the port). PostgreSQL refuses to run as root: run as root (CI
+// containers), the server runs as the `postgres` user the package creates.
+// Used by the end-to-end and image suites and by `npm run deploy -- run-local` (development only).
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { onExit } from 'signal-exit'
+import { freePort } from './free-port.ts'
+
+export { freePort }
 
 export type Postgres = {
   host: string
   port: number
+  /** the folder that holds the server's Unix socket (`.s.PGSQL.<port>`) and nothing else */
+  socketDir: string
   user: string
   password: string
   database: string
@@ -32,14 +49,6 @@ function postgresBin(): string {
   return found
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
 function runAs(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined
   const id = (flag: string) => Number(spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' }).stdout.trim())
@@ -49,6 +58,14 @@ function runAs(): { uid: number; gid: number } | undefined {
 export type PostgresOptions = {
   /** serve TLS with this certificate and key (PEM), as Cloud SQL does (its instances enforce it) */
   tls?: { cert: string; key: string }
+  /** the loopback address to listen on (default 127.0.0.1) */
+  host?: string
+  /** the port (default: a free one) */
+  port?: number
+  /** the login role, created with a random password (default flowise) */
+  user?: string
+  /** the database created for it (default flowise) */
+  database?: string
 }
 
 export async function startPostgres(options: PostgresOptions = {}): Promise<Postgres> {
@@ -64,7 +81,9 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
     chownSync(base, as.uid, as.gid)
     chownSync(pwfile, as.uid, as.gid)
   }
-  const user = 'flowise'
+  const user = options.user ?? 'flowise'
+  const database = options.database ?? 'flowise'
+  const host = options.host ?? '127.0.0.1'
   const init = spawnSync(
     join(bin, 'initdb'),
     ['-D', data, '-U', user, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '-E', 'UTF8', '--no-sync'],
@@ -72,7 +91,16 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
   )
   rmSync(pwfile)
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`)
-  const port = await freePort()
+  // initdb admits TCP clients from 127.0.0.1/32 and ::1/128 only; the server may listen on any
+  // loopback address (127.0.0.0/8), still with a password
+  appendFileSync(join(data, 'pg_hba.conf'), 'host all all 127.0.0.0/8 scram-sha-256\n')
+  const port = options.port ?? (await freePort(host))
+  // the socket's folder holds only the socket (and its lock file), so it can be mounted into a
+  // container without the data directory or the key; searchable by the container's user
+  const socketDir = join(base, 'socket')
+  mkdirSync(socketDir, { mode: 0o755 })
+  chmodSync(socketDir, 0o755)
+  if (as) chownSync(socketDir, as.uid, as.gid)
   const tlsArgs: string[] = []
   if (options.tls) {
     // PostgreSQL refuses a key file that others may read, or that is not its own user's
@@ -88,8 +116,9 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
   }
   const server = spawn(
     join(bin, 'postgres'),
-    ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', base, '-c', 'fsync=off', ...tlsArgs],
-    { stdio: ['ignore', 'ignore', 'pipe'], ...as },
+    ['-D', data, '-p', String(port), '-h', host, '-k', socketDir, '-c', 'fsync=off', ...tlsArgs],
+    // its own process group: a Ctrl-C in the terminal must not stop the database under its clients
+    { stdio: ['ignore', 'ignore', 'pipe'], detached: true, ...as },
   )
   let log = ''
   server.stderr.on('data', (chunk: Buffer) => {
@@ -109,13 +138,13 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
     }
     rmSync(base, { recursive: true, force: true })
   }
-  const admin = { host: '127.0.0.1', port, user, password, database: 'postgres' }
+  const admin = { host, port, user, password, database: 'postgres' }
   const deadline = Date.now() + 60_000
   for (;;) {
     const client = new pg.Client(admin)
     try {
       await client.connect()
-      await client.query('CREATE DATABASE flowise')
+      await client.query(`CREATE DATABASE "${database}"`)
       await client.end()
       break
     } catch (error) {
@@ -127,10 +156,10 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
       await new Promise((resolve) => setTimeout(resolve, 250))
     }
   }
-  const database = 'flowise'
   return {
-    host: '127.0.0.1',
+    host,
     port,
+    socketDir,
     user,
     password,
     database,
