@@ -86,24 +86,23 @@ t.test(
 )
 
 t.test(
-  'a config the deploy accepts but Cloud Run would refuse is stopped before apply, naming the YAML field',
+  'a config Cloud Run would refuse stops run-local (and plan) at the config, naming the field and the YAML rule',
   async (t) => {
     const file = configFile((raw) => {
       raw.app.cpu = '0.5'
       raw.app.memory = '4Gi'
     })
-    t.ok(readConfig(file), 'the deploy config itself is valid')
     const r = await run(['run-local', '--config', file, '--check'])
     t.equal(r.code, 2)
-    t.match(r.stderr, /^RUN_LOCAL_ERR_SERVICE: the service YAML is not one Cloud Run would accept:\n/)
+    t.match(r.stderr, /^DEPLOY_ERR_CONFIG: invalid deploy config:\n/)
     t.match(
       r.stderr,
-      /spec\.template\.spec\.containers\[1\]\.resources\.limits\.cpu: below 1 vCPU needs the first generation execution environment/,
+      /app\.cpu: below 1 vCPU needs the first generation execution environment .*\(Cloud Run's rule for spec\.template\.spec\.containers\[1\]\.resources\.limits\.cpu\)/,
     )
-    t.match(
-      r.stderr,
-      /containers\[1\]\.resources\.limits\.memory: 4Gi with 0\.5 vCPU: Cloud Run allows at most 1Gi/,
-    )
+    t.match(r.stderr, /app\.memory: 4Gi with 0\.5 vCPU: Cloud Run allows at most 1Gi/)
+    const plan = await run(['plan', '--config', file])
+    t.equal(plan.code, 2, 'plan stops the same way')
+    t.match(plan.stderr, /app\.cpu: below 1 vCPU/)
   },
 )
 
