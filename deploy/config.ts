@@ -9,6 +9,7 @@ import { type DatabaseConfig, databaseConfig } from './config-database.ts'
 import { type Raw, Reader } from './config-reader.ts'
 import { DeployError } from './errors.ts'
 import { GATEWAY_PORT, gatewayEnvProblems } from './gateway-env.ts'
+import { serviceRuleProblems } from './service-rules.ts'
 
 export interface Build {
   context: string
@@ -387,6 +388,8 @@ export function validateConfig(raw: unknown, baseDir: string): DeployConfig {
   for (const p of gatewayEnvProblems(config)) {
     if (!r.reported(p.slice(0, p.indexOf(':')).replace(/\[\d+\]$/, ''))) r.problems.push(p)
   }
+  // only a config without other problems renders a service worth checking
+  if (r.problems.length === 0) r.problems.push(...serviceRuleProblems(config))
   if (r.problems.length > 0) {
     throw new DeployError('DEPLOY_ERR_CONFIG', `invalid deploy config:\n  - ${r.problems.join('\n  - ')}`)
   }

@@ -1,4 +1,4 @@
-// npm run deploy -- plan|apply|destroy|render|rotate-db-password --config deploy.config.yaml
+// npm run deploy -- plan|apply|destroy|render|rotate-db-password|run-local --config deploy.config.yaml
 import { writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline/promises'
 import { parseArgs } from 'node:util'
@@ -38,6 +38,8 @@ const USAGE = `usage: deploy <${COMMANDS.join('|')}> --config FILE [options]
            exit ${EXIT_PENDING}: done except what Google still holds, run it again later
   render   print the Cloud Run service YAML (--out FILE to write it)
   rotate-db-password  a new database password: SQL user, service and secret in one go
+  run-local  run the rendered service from its images here, behind the IAP emulator
+           (no Google; podman; see run-local --help)
 common: --gcloud PATH (default: gcloud on PATH)`
 
 export function formatPlan(planned: Planned[], gcloud: Gcloud): string {

@@ -56,8 +56,6 @@ function runAs(): { uid: number; gid: number } | undefined {
 }
 
 export type PostgresOptions = {
-  /** serve TLS with this certificate and key (PEM), as Cloud SQL does (its instances enforce it) */
-  tls?: { cert: string; key: string }
   /** the loopback address to listen on (default 127.0.0.1) */
   host?: string
   /** the port (default: a free one) */
@@ -101,22 +99,9 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
   mkdirSync(socketDir, { mode: 0o755 })
   chmodSync(socketDir, 0o755)
   if (as) chownSync(socketDir, as.uid, as.gid)
-  const tlsArgs: string[] = []
-  if (options.tls) {
-    // PostgreSQL refuses a key file that others may read, or that is not its own user's
-    for (const [name, pem] of [
-      ['server.crt', options.tls.cert],
-      ['server.key', options.tls.key],
-    ] as const) {
-      writeFileSync(join(base, name), pem, { mode: 0o600 })
-      if (as) chownSync(join(base, name), as.uid, as.gid)
-    }
-    tlsArgs.push('-c', 'ssl=on', '-c', `ssl_cert_file=${join(base, 'server.crt')}`)
-    tlsArgs.push('-c', `ssl_key_file=${join(base, 'server.key')}`)
-  }
   const server = spawn(
     join(bin, 'postgres'),
-    ['-D', data, '-p', String(port), '-h', host, '-k', socketDir, '-c', 'fsync=off', ...tlsArgs],
+    ['-D', data, '-p', String(port), '-h', host, '-k', socketDir, '-c', 'fsync=off'],
     // its own process group: a Ctrl-C in the terminal must not stop the database under its clients
     { stdio: ['ignore', 'ignore', 'pipe'], detached: true, ...as },
   )

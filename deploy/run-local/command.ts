@@ -9,7 +9,7 @@ import { type DeployConfig, readConfig } from '../config.ts'
 import { DeployError } from '../errors.ts'
 import type { Io } from '../main.ts'
 import { RunLocalError, type RunLocalErrorCode } from './errors.ts'
-import { localFacts, localImages, renderLocal } from './render-local.ts'
+import { localImages, renderLocal } from './render-local.ts'
 import { type LocalService, localProblems, readService } from './service.ts'
 
 export const USAGE = `usage: deploy run-local --config FILE [options]
@@ -116,12 +116,9 @@ export function parseRunLocal(argv: readonly string[]): RunLocalOptions {
   return Object.freeze(options)
 }
 
-/** The rendered, checked service; `databaseHost`/`caBase64` are the local stand-ins it carries. */
-export function prepare(
-  config: DeployConfig,
-  database: { host: string; caBase64: string },
-): { yaml: string; service: LocalService } {
-  const yaml = renderLocal(config, localFacts(database))
+/** The rendered, checked service, with the local stand-ins for what the deploy learns from gcloud. */
+export function prepare(config: DeployConfig): { yaml: string; service: LocalService } {
+  const yaml = renderLocal(config)
   const service = readService(yaml)
   const unsupported = localProblems(service)
   // the deploy renders neither gRPC probes nor FUSE or NFS volumes today; the runner refuses them too
@@ -172,7 +169,7 @@ export async function runLocal(argv: readonly string[], io: Io): Promise<number>
     }
     const config = readConfig(options.config)
     if (options.check) {
-      const { yaml, service } = prepare(config, { host: '127.0.0.1', caBase64: '' })
+      const { yaml, service } = prepare(config)
       if (options.out) writeFileSync(options.out, yaml)
       io.stdout.write(describe(config, service, options.images))
       io.stdout.write(

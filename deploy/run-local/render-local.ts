@@ -9,30 +9,30 @@ import { RunLocalError } from './errors.ts'
 
 /**
  * What `deploy render` reads from gcloud, and what stands in for it here. The audience the gateway
- * checks is built from the first two (so the IAP emulator signs for /projects/000000000000/...); the
- * database address is the local PostgreSQL's, its CA the local one.
+ * checks is built from the first two (so the IAP emulator signs for /projects/000000000000/...). The
+ * database password is pinned to the secret version the deploy applied: here version 1 of the local
+ * Secret Manager's secret, which holds the local PostgreSQL's password. The database itself needs no
+ * fact: the YAML names the Cloud SQL socket folder (/cloudsql/PROJECT:REGION:INSTANCE), which the
+ * runner mounts from the local PostgreSQL's socket folder.
  */
 export type LocalFacts = Readonly<{
   PROJECT_NUMBER: string
   BACKEND_SERVICE_ID: string
-  DATABASE_HOST: string
-  DATABASE_CA_BASE64: string
+  DATABASE_PASSWORD_VERSION: string
 }>
 
 export const LOCAL_PROJECT_NUMBER = '000000000000'
 export const LOCAL_BACKEND_SERVICE_ID = '0000000000000000000'
+export const LOCAL_DATABASE_PASSWORD_VERSION = '1'
 
-export function localFacts(database: { host: string; caBase64: string }): LocalFacts {
-  return Object.freeze({
-    PROJECT_NUMBER: LOCAL_PROJECT_NUMBER,
-    BACKEND_SERVICE_ID: LOCAL_BACKEND_SERVICE_ID,
-    DATABASE_HOST: database.host,
-    DATABASE_CA_BASE64: database.caBase64,
-  })
-}
+export const LOCAL_FACTS: LocalFacts = Object.freeze({
+  PROJECT_NUMBER: LOCAL_PROJECT_NUMBER,
+  BACKEND_SERVICE_ID: LOCAL_BACKEND_SERVICE_ID,
+  DATABASE_PASSWORD_VERSION: LOCAL_DATABASE_PASSWORD_VERSION,
+})
 
 /** The service YAML as `deploy render` writes it, with the local facts; refuses a fact it lacks. */
-export function renderLocal(config: DeployConfig, facts: LocalFacts): string {
+export function renderLocal(config: DeployConfig, facts: LocalFacts = LOCAL_FACTS): string {
   const known = new Map<string, string>(Object.entries(facts))
   const context: Context = { config, facts: known, fact: (name) => known.get(name) ?? `\${${name}}` }
   const yaml = serviceYaml(config, serviceValues(context))

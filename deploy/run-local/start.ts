@@ -1,10 +1,10 @@
-// The I/O half of run-local: build the images, start the local peers (PostgreSQL with TLS like Cloud
-// SQL, the Secret Manager fake), the IAP emulator, then the service from its images (runner.ts), and
-// stop all of it. Used by `npm run deploy -- run-local` and by the image and end-to-end suites.
-// Development only: podman, openssl and PostgreSQL's binaries must be installed (docs/run-local.md).
+// The I/O half of run-local: build the images, start the local peers (PostgreSQL, reached as Cloud
+// Run reaches Cloud SQL: through a Unix socket folder mounted at /cloudsql/INSTANCE; the Secret Manager
+// fake), the IAP emulator, then the service from its images (runner.ts), and stop all of it. Used by `npm run deploy -- run-local` and by the image and end-to-end suites.
+// Development only: podman and PostgreSQL's binaries must be installed (docs/run-local.md).
 import { randomInt } from 'node:crypto'
 import { once } from 'node:events'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { type DevChain, startDevChain } from '../../dev/dev-chain.ts'
 import { parseDevOptions } from '../../dev/dev-options.ts'
@@ -13,7 +13,6 @@ import { freePort } from '../../dev/free-port.ts'
 import { buildDockerfile } from '../../dev/images/build.ts'
 import { podmanMissing } from '../../dev/images/podman.ts'
 import { ensureBaseImage } from '../../dev/images/stand-in-base.ts'
-import { type LocalPki, makePki } from '../../dev/local-pki.ts'
 import { type Postgres, startPostgres } from '../../dev/postgres.ts'
 import { type SecretManagerServer, startSecretManagerServer } from '../../dev/secret-manager-server.ts'
 import type { DeployConfig } from '../config.ts'
@@ -62,7 +61,11 @@ export type LocalDeployment = Readonly<{
 
 const LOOPBACK = '127.0.0.1/32,::1/128'
 
-/** A loopback address of its own for PostgreSQL, so it can take the rendered port 5432 (host network). */
+/**
+ * A loopback address of its own for PostgreSQL, so it can take the rendered port 5432: the socket's
+ * name (.s.PGSQL.5432) carries the port the service's DATABASE_PORT names, and PostgreSQL binds its
+ * TCP port too.
+ */
 async function databaseAddress(): Promise<string> {
   for (;;) {
     const host = `127.${randomInt(1, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}`
@@ -86,16 +89,7 @@ export async function startLocal(options: LocalStartOptions): Promise<LocalDeplo
     for (const step of cleanups.reverse()) await Promise.resolve(step()).catch(() => {})
   }
   try {
-    let pki: LocalPki | undefined
-    let host = '127.0.0.1'
-    if (config.database.enabled) {
-      host = await databaseAddress()
-      pki = makePki({ caName: 'run-local database CA', altNames: [`IP:${host}`, 'DNS:localhost'] })
-      const made = pki
-      cleanups.push(() => made.remove())
-    }
-    const caBase64 = pki ? readFileSync(pki.caFile).toString('base64') : ''
-    const { yaml, service } = prepare(config, { host, caBase64 })
+    const { yaml, service } = prepare(config)
     if (options.out) writeFileSync(options.out, yaml)
     for (const container of Object.keys(options.env ?? {})) {
       if (!service.containers.some((c) => c.name === container)) {
@@ -123,19 +117,20 @@ export async function startLocal(options: LocalStartOptions): Promise<LocalDeplo
 
     let postgres: Postgres | undefined
     const known: Record<string, string> = {}
-    if (config.database.enabled && pki) {
+    if (config.database.enabled) {
+      // no TLS: through the /cloudsql/ socket the client speaks plain PostgreSQL to the Cloud SQL Auth
+      // Proxy, which encrypts to the instance (https://cloud.google.com/sql/docs/postgres/connect-run)
       postgres = await startPostgres({
-        host,
+        host: await databaseAddress(),
         port: 5432,
         user: config.database.user,
         database: config.database.name,
-        tls: { cert: pki.cert, key: pki.key },
       })
       const started = postgres
       cleanups.push(() => started.stop())
       known[`projects/${config.project}/secrets/${config.database.passwordSecret}`] = postgres.password
       event(
-        `PostgreSQL ${host}:5432 (TLS, local CA), database ${config.database.name}, user ${config.database.user}`,
+        `PostgreSQL on the socket folder ${postgres.socketDir}, database ${config.database.name}, user ${config.database.user}`,
       )
     }
     const secretManager = await startSecretManagerServer(localSecrets(service, config.project, known))
@@ -171,7 +166,9 @@ export async function startLocal(options: LocalStartOptions): Promise<LocalDeplo
       `IAP: the emulator at ${chain.url}, signing ${options.email ?? 'dev@example.com'} in for ${devOptions.audience}`,
       `Secret Manager: local, ${secretManager.endpoint}, random values for every secret the service names`,
       ...(postgres
-        ? [`Cloud SQL: PostgreSQL at ${host}:5432 (its socket folder stands in for /cloudsql/)`]
+        ? [
+            `Cloud SQL: local PostgreSQL, its socket folder mounted at /cloudsql/ (password in secret version 1)`,
+          ]
         : []),
       ...Object.entries(ours).flatMap(([container, vars]) =>
         Object.entries(vars).map(

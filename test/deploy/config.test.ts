@@ -309,3 +309,18 @@ t.test('both example configs are valid', async (t) => {
   t.equal(webapp.database.enabled, false)
   t.equal(webapp.storage.enabled, false)
 })
+
+t.test(
+  'a CPU or memory Cloud Run refuses stops at plan, naming the field (not the first revision)',
+  async (t) => {
+    // the deploy renders the second generation execution environment, which needs at least 1 vCPU
+    const half = problems({ ...minimal, app: { cpu: '0.5' } })
+    t.match(half, /app\.cpu: below 1 vCPU needs the first generation execution environment/)
+    t.match(half, /app\.memory: 2Gi with 0\.5 vCPU: Cloud Run allows at most 1Gi/)
+    t.match(
+      problems({ ...minimal, gateway: { memory: '16Gi' } }),
+      /gateway\.memory: .*\(Cloud Run's rule for spec\.template\.spec\.containers\[0\]\.resources\.limits\.memory\)/,
+    )
+    t.equal(validateConfig({ ...minimal, app: { cpu: '2', memory: '4Gi' } }, '/base').app.cpu, '2')
+  },
+)

@@ -44,6 +44,12 @@ t.test('usage errors exit 2 with the usage text', async (t) => {
   t.match((await run(['plan', '--format', 'yaml'])).stderr, /--format must be text or sh \(got yaml\)/)
 })
 
+t.test('the usage names every verb, run-local included (it is dispatched apart)', async (t) => {
+  const usage = (await run([])).stderr
+  for (const verb of ['plan', 'apply', 'destroy', 'render', 'rotate-db-password', 'run-local'])
+    t.match(usage, new RegExp(`^  ${verb} `, 'm'), verb)
+})
+
 t.test('config errors exit 2 and name the fields', async (t) => {
   const bad = join(dir, 'bad.yaml')
   writeFileSync(bad, 'project: X\n')

@@ -1,22 +1,22 @@
 // Dockerfile.flowise built by a real builder and run as the Cloud Run sidecar: as `node`, with exactly
 // the environment the deploy renders for it (deploy/service-yaml.ts, from deploy.config.example.yaml),
-// against a real PostgreSQL that, like Cloud SQL, speaks TLS, with every secret an sm:// reference served
-// by the local Secret Manager. What the tests add, and why, is TEST_ONLY below; none of it is in the image.
+// against a real PostgreSQL reached as Cloud Run reaches Cloud SQL (its Unix socket folder mounted at
+// /cloudsql/INSTANCE), with every secret an sm:// reference served by the local Secret Manager. What
+// the tests add, and why, is TEST_ONLY below; none of it is in the image.
 import { randomBytes } from 'node:crypto'
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { readConfig } from '../../deploy/config.ts'
-import { serviceObject } from '../../deploy/service-yaml.ts'
+import { cloudSqlSocketDir, serviceObject } from '../../deploy/service-yaml.ts'
 import { FLOWISE_VERSION } from '../../dev/flowise.ts'
 import { buildImage, REPO_ROOT } from '../../dev/images/build.ts'
 import { waitForHttp } from '../../dev/images/container.ts'
 import { imageExists, inspectImage } from '../../dev/images/podman.ts'
 import { freePort, startPostgres } from '../../dev/postgres.ts'
 import { startSecretManagerServer } from '../../dev/secret-manager-server.ts'
-import { makeTestPki } from '../helpers/tls.ts'
 import {
   buildForTest,
   changeableFiles,
@@ -38,12 +38,14 @@ const SHIM_DIR = '/test-shims'
 const NODE_FAILED_TO_LOAD = /Error during initDatabase with file (\S+?):?\s/g
 // What a running Flowise may add to its image: the folders it creates under ~/.flowise (DataSource.js
 // makes ~/.flowise, BaseStorageProvider makes ~/.flowise/storage even with STORAGE_TYPE=gcs), and what
-// the container runtime itself puts in /etc (hosts, resolv.conf) and the mount point of the test shim.
+// the container runtime itself puts in /etc (hosts, resolv.conf) and the mount points (the test shim,
+// the Cloud SQL socket folder, which Cloud Run mounts too).
 const ALLOWED_WRITES = [
   /^\/home(\/node(\/\.flowise(\/storage)?)?)?$/,
   /^\/etc(\/(hosts|hostname|resolv\.conf))?$/,
   /^\/run(\/\.containerenv)?$/,
   /^\/test-shims(\/offline-tiktoken\.cjs)?$/,
+  /^\/cloudsql(\/[^/]+)?$/,
 ]
 const transportsIn = (output: string): unknown => JSON.parse(/^TRANSPORTS=(.*)$/m.exec(output)?.[1] ?? 'null')
 // Which transports Flowise's storage provider hands each of its four loggers (dist/utils/logger.js).
@@ -57,24 +59,20 @@ console.log('TRANSPORTS=' + JSON.stringify({ server: names('server'), error: nam
 
 if (podmanOrSkip()) {
   const image = await buildForTest('flowise', { flowiseVersion: VERSION })
-  const pki = makeTestPki()
-  const postgres = await startPostgres({ tls: { cert: pki.cert, key: pki.key } })
-  t.teardown(async () => {
-    await postgres.stop()
-    pki.remove()
-  })
+  const postgres = await startPostgres()
+  t.teardown(() => postgres.stop())
 
-  // What the deploy gives the Flowise container, from its own renderer; only the database address (a
-  // private IP on Cloud Run) and the port (3000 may be taken on a shared machine: a non-default app
-  // port is what the deploy passes as PORT) point at this machine.
+  // What the deploy gives the Flowise container, from its own renderer. The database is where Cloud Run
+  // puts it, /cloudsql/INSTANCE, mounted from the local PostgreSQL's socket folder; only the port differs
+  // (the socket's name, .s.PGSQL.PORT, carries the local server's free port), and the app port (3000 may
+  // be taken on a shared machine: a non-default app port is what the deploy passes as PORT).
   const config = readConfig(`${REPO_ROOT}/deploy.config.example.yaml`)
   const rendered = serviceObject(config, {
     gatewayImage: 'gateway',
     appImage: image.tag,
     serviceAccount: 'flowise@example.iam.gserviceaccount.com',
     audience: '/projects/1/global/backendServices/2',
-    databaseHost: '127.0.0.1',
-    databaseCaBase64: Buffer.from(readFileSync(pki.caFile)).toString('base64'),
+    databasePasswordVersion: '1',
   })
   const app = (
     rendered.spec.template.spec.containers as { name: string; env: { name: string; value: string }[] }[]
@@ -85,7 +83,7 @@ if (podmanOrSkip()) {
   // Every sm:// reference the deploy renders, served by the local Secret Manager.
   const secrets: Record<string, string> = {}
   for (const [name, value] of Object.entries(deployed)) {
-    const match = /^sm:\/\/([^/]+)\/([^#]+)$/.exec(value)
+    const match = /^sm:\/\/([^/]+)\/([^#]+)(?:#\d+)?$/.exec(value)
     if (!match) continue
     secrets[`projects/${match[1]}/secrets/${match[2]}`] =
       name === 'DATABASE_PASSWORD' ? postgres.password : randomBytes(32).toString('base64url')
@@ -108,7 +106,10 @@ if (podmanOrSkip()) {
       image: image.tag,
       purpose: 'flowise',
       env,
-      mounts: [{ source: OFFLINE_TIKTOKEN, target: `${SHIM_DIR}/offline-tiktoken.cjs` }],
+      mounts: [
+        { source: OFFLINE_TIKTOKEN, target: `${SHIM_DIR}/offline-tiktoken.cjs` },
+        { source: postgres.socketDir, target: cloudSqlSocketDir(config) },
+      ],
     })
     const url = `http://127.0.0.1:${port}`
     await waitForHttp(`${url}/api/v1/ping`, { timeoutMs: 240_000, exited: container.exited }).catch(
@@ -157,35 +158,40 @@ if (podmanOrSkip()) {
     t.notOk(await imageExists(tag), 'no image under that tag')
   })
 
-  t.test('starts as node against PostgreSQL over TLS, answers /api/v1/ping, every node loads', async (t) => {
-    const { container, url, readyMs } = await startFlowise(t)
-    t.comment(`flowise image: container start to /api/v1/ping in ${readyMs} ms (first start, migrations)`)
-    const response = await fetch(`${url}/api/v1/ping`)
-    t.equal(await response.text(), 'pong')
-    t.same(await pid1Owner(container), { uid: 1000, gid: 1000 }, 'PID 1 (tini) runs as node')
-    const processes = await containerProcesses(container)
-    t.ok(
-      processes.length >= 3,
-      `tini, the launcher, Flowise: ${processes.map((p) => `${p.pid} ${p.command}`).join(' | ')}`,
-    )
-    t.same(
-      processes.filter((p) => p.uid !== 1000 || p.gid !== 1000),
-      [],
-      'every process in the container runs as 1000:1000',
-    )
-    const failed = [...container.logs().matchAll(NODE_FAILED_TO_LOAD)].map((match) => match[1])
-    t.same(failed, [], 'no node failed to load')
-    t.match(container.logs(), /Flowise Server is listening/, "Flowise's log on stdout")
-    const tls = await postgres.query<{ ssl: boolean }>(
-      "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.usename = $1 AND a.pid <> pg_backend_pid() AND a.backend_type = 'client backend'",
-      [postgres.user],
-    )
-    t.ok(tls.length > 0, `Flowise holds ${tls.length} database connections`)
-    t.ok(
-      tls.every((row) => row.ssl),
-      'every one of them over TLS',
-    )
-  })
+  t.test(
+    'starts as node against PostgreSQL through /cloudsql/, answers /api/v1/ping, every node loads',
+    async (t) => {
+      const { container, url, readyMs } = await startFlowise(t)
+      t.comment(`flowise image: container start to /api/v1/ping in ${readyMs} ms (first start, migrations)`)
+      const response = await fetch(`${url}/api/v1/ping`)
+      t.equal(await response.text(), 'pong')
+      t.same(await pid1Owner(container), { uid: 1000, gid: 1000 }, 'PID 1 (tini) runs as node')
+      const processes = await containerProcesses(container)
+      t.ok(
+        processes.length >= 3,
+        `tini, the launcher, Flowise: ${processes.map((p) => `${p.pid} ${p.command}`).join(' | ')}`,
+      )
+      t.same(
+        processes.filter((p) => p.uid !== 1000 || p.gid !== 1000),
+        [],
+        'every process in the container runs as 1000:1000',
+      )
+      const failed = [...container.logs().matchAll(NODE_FAILED_TO_LOAD)].map((match) => match[1])
+      t.same(failed, [], 'no node failed to load')
+      t.match(container.logs(), /Flowise Server is listening/, "Flowise's log on stdout")
+      // a Unix-socket client has no address (pg_stat_activity.client_addr is NULL for it)
+      const clients = await postgres.query<{ client_addr: string | null }>(
+        "SELECT client_addr FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+        [postgres.user],
+      )
+      t.ok(clients.length > 0, `Flowise holds ${clients.length} database connections`)
+      t.same(
+        clients.filter((row) => row.client_addr !== null),
+        [],
+        'every one of them through the socket folder mounted at /cloudsql/',
+      )
+    },
+  )
 
   t.test('what Flowise writes as it runs: nothing but under its home, and no log file', async (t) => {
     const { container, url } = await startFlowise(t)

@@ -18,13 +18,13 @@ import {
   secretVersions,
   versionName,
 } from '../../../deploy/run-local/plan.ts'
-import { localFacts, localImages, renderLocal } from '../../../deploy/run-local/render-local.ts'
+import { LOCAL_FACTS, localImages, renderLocal } from '../../../deploy/run-local/render-local.ts'
 import { checkService, readService } from '../../../deploy/run-local/service.ts'
 
 const ROOT = new URL('../../../', import.meta.url).pathname
 const EXAMPLE = `${ROOT}deploy.config.example.yaml`
 const WEBAPP = `${ROOT}deploy.config.webapp.example.yaml`
-const facts = localFacts({ host: '127.9.8.7', caBase64: 'Q0E=' })
+const facts = LOCAL_FACTS
 
 async function run(args: string[]) {
   let stdout = ''
@@ -86,24 +86,23 @@ t.test(
 )
 
 t.test(
-  'a config the deploy accepts but Cloud Run would refuse is stopped before apply, naming the YAML field',
+  'a config Cloud Run would refuse stops run-local (and plan) at the config, naming the field and the YAML rule',
   async (t) => {
     const file = configFile((raw) => {
       raw.app.cpu = '0.5'
       raw.app.memory = '4Gi'
     })
-    t.ok(readConfig(file), 'the deploy config itself is valid')
     const r = await run(['run-local', '--config', file, '--check'])
     t.equal(r.code, 2)
-    t.match(r.stderr, /^RUN_LOCAL_ERR_SERVICE: the service YAML is not one Cloud Run would accept:\n/)
+    t.match(r.stderr, /^DEPLOY_ERR_CONFIG: invalid deploy config:\n/)
     t.match(
       r.stderr,
-      /spec\.template\.spec\.containers\[1\]\.resources\.limits\.cpu: below 1 vCPU needs the first generation execution environment/,
+      /app\.cpu: below 1 vCPU needs the first generation execution environment .*\(Cloud Run's rule for spec\.template\.spec\.containers\[1\]\.resources\.limits\.cpu\)/,
     )
-    t.match(
-      r.stderr,
-      /containers\[1\]\.resources\.limits\.memory: 4Gi with 0\.5 vCPU: Cloud Run allows at most 1Gi/,
-    )
+    t.match(r.stderr, /app\.memory: 4Gi with 0\.5 vCPU: Cloud Run allows at most 1Gi/)
+    const plan = await run(['plan', '--config', file])
+    t.equal(plan.code, 2, 'plan stops the same way')
+    t.match(plan.stderr, /app\.cpu: below 1 vCPU/)
   },
 )
 
@@ -175,18 +174,25 @@ t.test('the local render is the deploy render with the stand-ins; a fact it lack
   const yaml = renderLocal(config, facts)
   const service = readService(yaml)
   const flowise = service.containers[1]?.env ?? []
+  // the database as deployed: Cloud Run's /cloudsql/ socket folder, the password pinned to a version
   t.match(
     flowise.find((e) => e.name === 'DATABASE_HOST'),
-    { value: '127.9.8.7' },
+    { value: '/cloudsql/my-flowise-project:europe-west1:flowise-db' },
   )
   t.match(
-    flowise.find((e) => e.name === 'DATABASE_SSL_KEY_BASE64'),
-    { value: 'Q0E=' },
+    flowise.find((e) => e.name === 'DATABASE_PASSWORD'),
+    { value: 'sm://my-flowise-project/flowise-db-password#1' },
   )
-  t.throws(() => renderLocal(config, { ...facts, DATABASE_HOST: undefined } as unknown as typeof facts), {
-    code: 'RUN_LOCAL_ERR_USAGE',
-    message: /the rendered service needs DATABASE_HOST, which run-local has no local stand-in for/,
-  })
+  t.equal(service.cloudSqlInstances.join(), 'my-flowise-project:europe-west1:flowise-db')
+  t.equal(renderLocal(config), yaml, 'the local facts are the default')
+  t.throws(
+    () => renderLocal(config, { ...facts, DATABASE_PASSWORD_VERSION: undefined } as unknown as typeof facts),
+    {
+      code: 'RUN_LOCAL_ERR_USAGE',
+      message:
+        /the rendered service needs DATABASE_PASSWORD_VERSION, which run-local has no local stand-in for/,
+    },
+  )
   t.match(describeService(config, service, {}), /gateway \(ingress, port 8080, PORT set here\)/)
   const bare = serviceWith((doc) => {
     const [gateway, flowise] = doc.spec.template.spec.containers
@@ -376,7 +382,7 @@ t.test(
     t.equal(flowise?.env.PINNED, 'the-value', 'secretKeyRef resolved before start')
     t.equal(
       flowise?.env.DATABASE_PASSWORD,
-      'sm://my-flowise-project/flowise-db-password',
+      'sm://my-flowise-project/flowise-db-password#1',
       'sm:// left for the launcher',
     )
     t.equal(flowise?.env.SECRET_MANAGER_ENDPOINT, '127.0.0.1:1')

@@ -153,6 +153,19 @@ t.test('Cloud Run refuses what Cloud Run refuses for multi-container services', 
     (await call('PUT', '/apis/serving.knative.dev/v1/namespaces/p/services/s', ok)).body.metadata.generation,
     2,
   )
+  // a liveness probe has no 240 s window (it runs for the instance's life): a slow one is accepted
+  const patient = { name: 'b', livenessProbe: { periodSeconds: 60, failureThreshold: 10 } }
+  t.equal(
+    (
+      await call(
+        'PUT',
+        '/apis/serving.knative.dev/v1/namespaces/p/services/s',
+        svc([{ name: 'a', ports: port }, patient]),
+      )
+    ).status,
+    200,
+    'a 600 s liveness window',
+  )
   t.equal((await call('PUT', '/apis/serving.knative.dev/v1/namespaces/p/services/none', ok)).status, 404)
   t.equal((await call('GET', '/v1/projects/p/locations/r/services/none:getIamPolicy')).status, 404)
   t.equal(

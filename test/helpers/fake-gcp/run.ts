@@ -34,10 +34,18 @@ function invalid(spec: any): string | undefined {
   }
   if (containers.length > 1 && containers.some((c) => !c.name)) return 'every container must be named'
   for (const c of containers) {
-    for (const probe of [c.startupProbe, c.livenessProbe].filter(Boolean)) {
-      if ((probe.failureThreshold ?? 3) * (probe.periodSeconds ?? 10) > 240) {
-        return `container ${c.name}: failureThreshold * periodSeconds must not exceed 240`
-      }
+    // "Configure container health checks (services)": a startup probe's failureThreshold *
+    // periodSeconds "cannot exceed 240 seconds"; no such window for liveness probes, whose periodSeconds
+    // may be up to 3600 (Cloud Run Admin API v2, Probe.periodSeconds: "Maximum value for liveness probe
+    // is 3600. Maximum value for startup probe is 240"). https://cloud.google.com/run/docs/configuring/healthchecks
+    if (
+      c.startupProbe &&
+      (c.startupProbe.failureThreshold ?? 3) * (c.startupProbe.periodSeconds ?? 10) > 240
+    ) {
+      return `container ${c.name}: failureThreshold * periodSeconds must not exceed 240`
+    }
+    if ((c.livenessProbe?.periodSeconds ?? 10) > 3600) {
+      return `container ${c.name}: livenessProbe.periodSeconds must not exceed 3600`
     }
   }
   const deps = tpl.metadata?.annotations?.['run.googleapis.com/container-dependencies']

@@ -1,5 +1,5 @@
-// Runs inside the installed Flowise (node FLOWISE_DIR/...), with exactly the environment a test gives it,
-// and exercises Flowise's own code, not a copy of it:
+// Runs inside the Flowise image (mounted read-only; FLOWISE_DIR=/opt/flowise), with exactly the
+// environment a test gives it, and exercises Flowise's own code, not a copy of it:
 //   storage  an Express app with Flowise's own upload middleware on the attachment and document-store
 //            upsert routes, followed by the flowise-components calls Flowise makes next (utils/
 //            createAttachment.js and services/documentstore: getFileFromUpload, addArrayFilesToStorage,
@@ -8,8 +8,6 @@
 //            .getMulterStorage(). flowise/dist/utils itself is not loaded: it starts Flowise's logger,
 //            which with STORAGE_TYPE=gcs ships logs to Cloud Logging and, without Google credentials,
 //            ends the process on the transport's first unhandled rejection (seen with 3.1.4).
-//   database Flowise's own DataSource (flowise/dist/DataSource init + initialize) and one query; prints
-//            {"connected": true, ...} or {"error": "..."}.
 // CommonJS on purpose: Flowise's packages are CommonJS and are resolved from FLOWISE_DIR.
 'use strict'
 const { createRequire } = require('node:module')
@@ -64,23 +62,5 @@ function serveStorage() {
   })
 }
 
-async function connectDatabase() {
-  const { init, getDataSource } = load('flowise/dist/DataSource')
-  try {
-    await init()
-    const source = getDataSource()
-    await source.initialize()
-    const [row] = await source.query(
-      'select current_user as "user", inet_server_addr() is null as "overSocket"',
-    )
-    await source.destroy()
-    process.stdout.write(`${JSON.stringify({ connected: true, ...row })}\n`)
-  } catch (error) {
-    process.stdout.write(`${JSON.stringify({ error: String(error.message) })}\n`)
-  }
-  process.exit(0)
-}
-
 if (process.argv[2] === 'storage') serveStorage()
-else if (process.argv[2] === 'database') connectDatabase()
-else throw new Error('usage: deployed-env-probe.cjs storage|database')
+else throw new Error('usage: flowise-storage-probe.cjs storage')
