@@ -11,8 +11,8 @@ import Fastify from 'fastify'
 import { Pool } from 'undici'
 import { createAllowlist, parseNetwork } from '../proxy/allowlist.ts'
 import { resolveClientAddress } from '../proxy/client-address.ts'
+import { assertionValues, downstreamHeaders, upstreamHeaders } from '../proxy/headers.ts'
 import { createIapVerifier } from '../proxy/iap/verify.ts'
-import { assertionValues, downstreamHeaders, upstreamHeaders } from '../proxy/identity.ts'
 
 const upstream = process.env.UPSTREAM_URL ?? 'http://127.0.0.1:3000'
 const port = Number(process.env.PORT ?? 0)

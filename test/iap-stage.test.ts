@@ -148,6 +148,20 @@ t.test('ALLOWED_EMAILS / ALLOWED_DOMAINS: an identity IAP admitted but not liste
   t.same(reasons(gateway.logs), ['iap_identity'])
 })
 
+t.test('a refused identity is logged with its verified email, never the assertion', async (t) => {
+  const { gateway } = await setup(t, { ALLOWED_EMAILS: 'bob@example.org' })
+  const eve = signAssertion(key, { email: 'eve@elsewhere.example' })
+  t.equal((await call(gateway.url, { 'x-goog-iap-jwt-assertion': eve })).status, 403)
+  t.equal((await call(gateway.url)).status, 401)
+  const refused = gateway.logs.filter((entry) => entry.reason !== undefined)
+  t.match(refused, [
+    { reason: 'iap_identity', email: 'eve@elsewhere.example' },
+    { reason: 'iap_missing' },
+  ])
+  t.notOk('email' in (refused[1] as object), 'only an identity refusal names an email')
+  t.notMatch(JSON.stringify(gateway.logs), eve.split('.')[1] as string, 'no part of the assertion is logged')
+})
+
 t.test('a WebSocket upgrade needs an assertion too, and carries the verified identity', async (t) => {
   const { gateway, upstream } = await setup(t)
   const refused = await new Promise<number>((resolve) => {

@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { status } from '@grpc/grpc-js'
 import t, { type Test } from 'tap'
 import { type SecretTable, startSecretManagerServer } from '../../dev/secret-manager-server.ts'
-import { GW_ERR_SECRET, GW_ERR_SECRET_REFERENCE, resolveEnvironment } from '../../proxy/secrets/resolve.ts'
+import { GW_ERR_SECRET, GW_ERR_SECRET_REFERENCE } from '../../proxy/errors.ts'
+import { resolveEnvironment } from '../../proxy/secrets/resolve.ts'
 
 const FAST = { baseDelayMs: 5, maxDelayMs: 20, warn: () => {} }
 const PROJECT = 'test-project'

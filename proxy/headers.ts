@@ -1,4 +1,7 @@
+// Headers in and out: what the upstream receives of a request (the client's, less every spelling of
+// what the gateway owns, plus the values it verified), and what the client receives of the answer.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+import type { IapIdentity } from './iap/verify.ts'
 
 /** What the pipeline established about one admitted request; the upstream headers are built from it. */
 export interface RequestFacts {
@@ -8,19 +11,11 @@ export interface RequestFacts {
   /** The Host the client asked for (the proxy has already replaced `host` with the upstream's). */
   readonly host: string | undefined
   /** Present when an IAP assertion was verified. */
-  readonly identity: VerifiedIdentity | undefined
+  readonly identity: IapIdentity | undefined
   /** The verified assertion, passed on unchanged so the app may verify it again. */
   readonly assertion: string | undefined
   /** A Google ID token for a private upstream; sent as X-Serverless-Authorization, leaving Authorization to the app. */
   readonly upstreamToken: string | undefined
-}
-
-export interface VerifiedIdentity {
-  readonly email: string
-  readonly sub: string
-  /** `accounts.google.com:<email>` or the external-identity prefix IAP uses. */
-  readonly userEmailHeader: string
-  readonly userIdHeader: string
 }
 
 /**
@@ -52,7 +47,10 @@ const OWNED_EXACT = new Set([
   'proxy-authorization',
 ])
 
-/** Headers that belong to one connection (RFC 9110 7.6.1), in either direction: never passed on. */
+/**
+ * Headers that belong to one connection (RFC 9110 7.6.1), in either direction: never passed on. The IAP
+ * emulator (dev/iap-emulator.ts) filters with the same set, so the two hops agree.
+ */
 const HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
@@ -64,6 +62,11 @@ const HOP_BY_HOP = new Set([
   // h2c's settings for the connection it asks to upgrade (RFC 7540 3.2.1); the gateway never upgrades.
   'http2-settings',
 ])
+
+/** Whether `name` (lower case) is hop-by-hop by itself; a `Connection` header may name more. */
+export function isHopByHop(name: string): boolean {
+  return HOP_BY_HOP.has(name)
+}
 
 /**
  * Request headers never copied from the client: this hop's own; `host`, which the gateway sets; and
@@ -175,7 +178,7 @@ const NONE_LISTED: ReadonlySet<string> = new Set()
  * ', '; undici gives a response's as an array. A Set, so a header block of thousands of names and
  * thousands of tokens costs one lookup per name, not their product.
  */
-function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
+export function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
   if (value === undefined) return NONE_LISTED
   const text = typeof value === 'string' ? value : value.join(',')
   return new Set(
