@@ -51,6 +51,22 @@ t.test('defaults', async (t) => {
   t.ok(Object.isFrozen(config) && Object.isFrozen(config.iap) && Object.isFrozen(config.upstream))
 })
 
+t.test('the configuration is frozen all the way down: nothing can change it after start', async (t) => {
+  const config = loadConfig({
+    ...minimal,
+    ALLOWED_ORIGINS: 'https://a.example',
+    ALLOWED_EMAILS: 'a@b.example',
+  })
+  const unfrozen: string[] = []
+  const visit = (value: unknown, path: string) => {
+    if (typeof value !== 'object' || value === null) return
+    if (!Object.isFrozen(value)) unfrozen.push(path)
+    for (const [key, inner] of Object.entries(value)) visit(inner, `${path}.${key}`)
+  }
+  visit(config, 'config')
+  t.same(unfrozen, [])
+})
+
 t.test('every setting read', async (t) => {
   const config = loadConfig({
     PORT: '9000',
