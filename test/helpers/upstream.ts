@@ -136,15 +136,6 @@ function headersOf(rawHeaders: string[]): IncomingHttpHeaders {
   return headers
 }
 
-/** A port that nothing listens on (bound, then released). */
-export async function unusedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
-
 /**
  * An upstream below HTTP: answers every request with `script(socket)` once its first bytes arrive,
  * for exact bytes Node's http server would rewrite (Connection, Keep-Alive), garbage, hang-ups and

@@ -8,10 +8,11 @@
 import { connect } from 'node:net'
 import t from 'tap'
 import WebSocket from 'ws'
+import { freePort } from '../../dev/free-port.ts'
 import { LOG_LEVELS } from '../../proxy/config.ts'
 import { type GatewayProcess, gatewayInFront, openRaw, rawRequest, spawnGateway } from '../helpers/gateway.ts'
 import { createSigningKey, signAssertion, startKeyServer, TEST_AUDIENCE } from '../helpers/iap.ts'
-import { startUpstream, unusedPort } from '../helpers/upstream.ts'
+import { startUpstream } from '../helpers/upstream.ts'
 
 /** Every value here must never appear in a log line, at any level. */
 const CANARY = {
@@ -142,7 +143,7 @@ t.test('no credential and no query string in any log line, at any LOG_LEVEL', as
       UPSTREAM_TIMEOUT_MS: '200',
       LOG_LEVEL: level,
       // Above info the process never logs that it listens: it is told where instead.
-      PORT: String(await unusedPort()),
+      PORT: String(await freePort()),
     })
     const assertion = signAssertion(key)
     // Keys load in the background: wait until a request is admitted. Without that, nothing below would

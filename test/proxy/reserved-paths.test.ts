@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
+import { freePort } from '../../dev/free-port.ts'
 import { rawRequest, startGateway } from '../helpers/gateway.ts'
-import { startUpstream, unusedPort } from '../helpers/upstream.ts'
+import { startUpstream } from '../helpers/upstream.ts'
 
 async function setup(t: Test, env: Record<string, string>) {
   const upstream = await startUpstream()
@@ -80,7 +81,7 @@ t.test(
 )
 
 t.test('readyz is 503 with reasons while the upstream is down', async (t) => {
-  const port = await unusedPort()
+  const port = await freePort()
   const gateway = await startGateway({
     UPSTREAM_URL: `http://127.0.0.1:${port}`,
     ALLOWED_CIDRS: '127.0.0.1',

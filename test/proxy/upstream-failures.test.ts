@@ -1,11 +1,13 @@
 // The upstream fails: down, too slow, garbage, a hang-up, an answer cut short. The client gets 502 or
 // 504 with a generic body (the cause, which may name internal addresses, goes to the log only), or a
 // cut connection once the answer has begun, so a partial answer never looks complete (forward.ts).
+
 import type { Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
+import { freePort } from '../../dev/free-port.ts'
 import { rawRequest, startGateway } from '../helpers/gateway.ts'
-import { startRawUpstream, startUpstream, unusedPort } from '../helpers/upstream.ts'
+import { startRawUpstream, startUpstream } from '../helpers/upstream.ts'
 
 /** A raw upstream (helpers/upstream.ts) for this test, closed with it. */
 async function rawUpstream(t: Test, script: (socket: Socket) => void) {
@@ -27,7 +29,7 @@ async function gatewayFor(t: Test, upstreamUrl: string, env: Record<string, stri
 }
 
 t.test('upstream down: 502 with a short body, no stack, no internal address', async (t) => {
-  const port = await unusedPort()
+  const port = await freePort()
   const gateway = await gatewayFor(t, `http://127.0.0.1:${port}`)
   const response = await fetch(`${gateway.url}/api/v1/chatflows`)
   t.equal(response.status, 502)
@@ -71,7 +73,7 @@ t.test('an upstream that answers garbage or hangs up: 502, the cause in the log'
 t.test('a 502 or 504 says its length instead of being sent chunked', async (t) => {
   // written on the raw response once the forwarder has taken it over (writeHead, then end(body)), these
   // went out chunked: framing a client of HTTP/1.0 cannot read, for a body whose length is known
-  const down = await gatewayFor(t, `http://127.0.0.1:${await unusedPort()}`)
+  const down = await gatewayFor(t, `http://127.0.0.1:${await freePort()}`)
   const upstream = await startUpstream()
   t.teardown(() => upstream.close())
   const slow = await gatewayFor(t, upstream.url, { UPSTREAM_TIMEOUT_MS: '200' })
