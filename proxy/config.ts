@@ -62,7 +62,7 @@ export const DEFAULT_UPSTREAM_MAX_HEADER_COUNT = 100
 /** Under Node's default 16 KiB (--max-http-header-size), leaving room for the framing headers undici adds. */
 export const DEFAULT_UPSTREAM_MAX_HEADER_BYTES = 16_000
 
-/** The three audience shapes IAP signs for (google-cloud-facts.md section 1). */
+/** The three audience shapes IAP signs for: the `aud` row of https://cloud.google.com/iap/docs/signed-headers-howto. */
 const AUDIENCE_SHAPES = [
   /^\/projects\/\d+\/global\/backendServices\/\d+$/,
   /^\/projects\/\d+\/locations\/[a-z][a-z0-9-]*\/services\/[a-z][a-z0-9-]{0,62}$/,
