@@ -141,9 +141,13 @@ function headersOf(rawHeaders: string[]): IncomingHttpHeaders {
  * for exact bytes Node's http server would rewrite (Connection, Keep-Alive), garbage, hang-ups and
  * answers cut short. Keeps the sockets it saw.
  */
-export async function startRawUpstream(
-  script: (socket: Socket) => void,
-): Promise<{ url: string; sockets: Socket[]; close(): Promise<void> }> {
+export interface RawUpstream {
+  readonly url: string
+  readonly sockets: Socket[]
+  close(): Promise<void>
+}
+
+export async function startRawUpstream(script: (socket: Socket) => void): Promise<RawUpstream> {
   const sockets: Socket[] = []
   const server = createNetServer((socket) => {
     sockets.push(socket)

@@ -3,24 +3,10 @@
 // Upstream failures have their own file (upstream-failures.test.ts).
 import type { Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import t, { type Test } from 'tap'
-import { rawRequest, startGateway } from '../helpers/gateway.ts'
-import { startRawUpstream, startUpstream } from '../helpers/upstream.ts'
+import t from 'tap'
+import { gatewayInFront, gatewayInFrontOfRaw, rawRequest } from '../helpers/gateway.ts'
 
-async function setup(t: Test, env: Record<string, string> = {}) {
-  const upstream = await startUpstream()
-  const gateway = await startGateway({
-    UPSTREAM_URL: upstream.url,
-    ALLOWED_CIDRS: '127.0.0.1',
-    IAP_DISABLED: 'true',
-    ...env,
-  })
-  t.teardown(async () => {
-    await gateway.close()
-    await upstream.close()
-  })
-  return { upstream, gateway }
-}
+const setup = gatewayInFront
 
 t.test(
   'the upstream gets one X-Forwarded-For address, the scheme and the Host the client used',
@@ -102,22 +88,31 @@ t.test('every method is proxied', async (t) => {
   )
 })
 
-t.test('bodies are passed on as they are: no Content-Type, or one only the app understands', async (t) => {
-  const { gateway, upstream } = await setup(t)
-  const bare = await rawRequest(
-    gateway.port,
-    'POST /upload HTTP/1.1\nHost: a\nContent-Length: 5\nConnection: close\n\nhello',
-  )
-  t.match(bare, /^HTTP\/1.1 200/)
-  t.equal(upstream.seen[0]?.bodyBytes, 5)
-  // The gateway parses no body (nginx does not either): the app answers for its own media types.
-  const odd = await rawRequest(
-    gateway.port,
-    'POST /upload HTTP/1.1\nHost: a\nContent-Type: ;;\nContent-Length: 5\nConnection: close\n\nhello',
-  )
-  t.match(odd, /^HTTP\/1.1 200/)
-  t.same([upstream.seen[1]?.headers['content-type'], upstream.seen[1]?.bodyBytes], [';;', 5])
-})
+t.test(
+  'bodies are passed on as they are: chunked, no Content-Type, or one only the app understands',
+  async (t) => {
+    const { gateway, upstream } = await setup(t)
+    const bare = await rawRequest(
+      gateway.port,
+      'POST /upload HTTP/1.1\nHost: a\nContent-Length: 5\nConnection: close\n\nhello',
+    )
+    t.match(bare, /^HTTP\/1.1 200/)
+    t.equal(upstream.seen[0]?.bodyBytes, 5)
+    // The gateway parses no body (nginx does not either): the app answers for its own media types.
+    const odd = await rawRequest(
+      gateway.port,
+      'POST /upload HTTP/1.1\nHost: a\nContent-Type: ;;\nContent-Length: 5\nConnection: close\n\nhello',
+    )
+    t.match(odd, /^HTTP\/1.1 200/)
+    t.same([upstream.seen[1]?.headers['content-type'], upstream.seen[1]?.bodyBytes], [';;', 5])
+    const chunked = await rawRequest(
+      gateway.port,
+      'POST /upload HTTP/1.1\nHost: a\nTransfer-Encoding: chunked\nConnection: close\n\n5\nhello\n0\n\n',
+    )
+    t.match(chunked, /^HTTP\/1.1 200/, 'no Content-Length: streamed on')
+    t.equal(upstream.seen[2]?.bodyBytes, 5)
+  },
+)
 
 t.test('upstream redirects pass through unchanged', async (t) => {
   const { gateway } = await setup(t)
@@ -151,48 +146,18 @@ t.test('targets that could leave the path are refused with 400, never normalised
   )
 })
 
-t.test('a chunked upload (no Content-Length) is streamed on', async (t) => {
-  const { gateway, upstream } = await setup(t)
-  const response = await rawRequest(
-    gateway.port,
-    'POST /upload HTTP/1.1\nHost: a\nTransfer-Encoding: chunked\nConnection: close\n\n5\nhello\n0\n\n',
-  )
-  t.match(response, /^HTTP\/1.1 200/)
-  t.equal(upstream.seen[0]?.bodyBytes, 5)
-})
-
 t.test('an HTTP/1.0 request without Connection is forwarded', async (t) => {
   const { gateway, upstream } = await setup(t)
   t.match(await rawRequest(gateway.port, 'GET /old HTTP/1.0\nHost: a\n\n'), /^HTTP\/1.1 200/)
   t.equal(upstream.seen[0]?.url, '/old')
 })
 
-/** A raw upstream (helpers/upstream.ts) for this test, closed with it. */
-async function rawUpstream(t: Test, script: (socket: Socket) => void) {
-  const upstream = await startRawUpstream(script)
-  t.teardown(() => upstream.close())
-  return upstream
-}
-
-/** A gateway without IAP in front of `upstreamUrl`, closed with the test. */
-async function gatewayFor(t: Test, upstreamUrl: string, env: Record<string, string> = {}) {
-  const gateway = await startGateway({
-    UPSTREAM_URL: upstreamUrl,
-    ALLOWED_CIDRS: '127.0.0.1',
-    IAP_DISABLED: 'true',
-    ...env,
-  })
-  t.teardown(() => gateway.close())
-  return gateway
-}
-
 t.test('a client that leaves mid-stream: the upstream request is aborted too', async (t) => {
-  const upstream = await rawUpstream(t, (socket) =>
+  const { upstream, gateway } = await gatewayInFrontOfRaw(t, (socket) =>
     socket.write(
       'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n6\r\ndata:1\r\n',
     ),
   )
-  const gateway = await gatewayFor(t, upstream.url)
   const abort = new AbortController()
   const response = await fetch(`${gateway.url}/sse`, { signal: abort.signal })
   const reader = (response.body as ReadableStream<Uint8Array>).getReader()
@@ -214,8 +179,7 @@ t.test('a client that leaves mid-stream: the upstream request is aborted too', a
 
 t.test('a client that leaves before the upstream answers: the upstream request is aborted', async (t) => {
   // An LLM may think for minutes before its first byte; nobody is waiting for it any more.
-  const upstream = await rawUpstream(t, () => {}) // reads the request, never answers
-  const gateway = await gatewayFor(t, upstream.url)
+  const { upstream, gateway } = await gatewayInFrontOfRaw(t, () => {}) // reads the request, never answers
   const abort = new AbortController()
   const pending = fetch(`${gateway.url}/slow`, { signal: abort.signal })
   for (let i = 0; i < 500 && upstream.sockets.length === 0; i++) await sleep(10)
@@ -235,10 +199,9 @@ t.test('a client that leaves before the upstream answers: the upstream request i
 
 t.test('an upstream answer without Connection still loses its hop-by-hop headers', async (t) => {
   // HTTP/1.1 lets a server leave Connection out.
-  const upstream = await rawUpstream(t, (socket) =>
+  const { gateway } = await gatewayInFrontOfRaw(t, (socket) =>
     socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=600\r\nX-App: kept\r\n\r\nok'),
   )
-  const gateway = await gatewayFor(t, upstream.url)
   const response = await fetch(`${gateway.url}/x`)
   t.equal(await response.text(), 'ok')
   t.equal(response.headers.get('x-app'), 'kept')
@@ -251,13 +214,12 @@ t.test('an upstream answer without Connection still loses its hop-by-hop headers
 
 t.test("headers named by an upstream's repeated Connection lines do not reach the client", async (t) => {
   // undici hands repeated lines over as an array; each line's names are hop-by-hop all the same.
-  const upstream = await rawUpstream(t, (socket) =>
+  const { gateway } = await gatewayInFrontOfRaw(t, (socket) =>
     socket.end(
       'HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: X-Upstream-Internal\r\n' +
         'X-Upstream-Internal: for the next hop only\r\nX-App: kept\r\nContent-Length: 2\r\n\r\nok',
     ),
   )
-  const gateway = await gatewayFor(t, upstream.url)
   const response = await fetch(`${gateway.url}/x`)
   t.equal(await response.text(), 'ok')
   t.equal(response.headers.get('x-app'), 'kept')

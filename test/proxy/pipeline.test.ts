@@ -6,7 +6,7 @@ import t, { type Test } from 'tap'
 import { IAP_DENIALS, type IapFailureReason } from '../../proxy/errors.ts'
 import type { IapIdentity, IapResult } from '../../proxy/iap/verify.ts'
 import type { AssertionVerifier } from '../../proxy/pipeline.ts'
-import { rawRequest, startGateway } from '../helpers/gateway.ts'
+import { gatewayInFront, rawRequest, startGateway } from '../helpers/gateway.ts'
 import { startUpstream } from '../helpers/upstream.ts'
 
 const ann: IapIdentity = {
@@ -110,16 +110,7 @@ t.test('the verifier gets every assertion line as sent; the first is passed on o
 })
 
 t.test('IAP_DISABLED: no IAP stage, no identity set', async (t) => {
-  const upstream = await startUpstream()
-  const gateway = await startGateway({
-    UPSTREAM_URL: upstream.url,
-    ALLOWED_CIDRS: '127.0.0.1',
-    IAP_DISABLED: 'true',
-  })
-  t.teardown(async () => {
-    await gateway.close()
-    await upstream.close()
-  })
+  const { gateway, upstream } = await gatewayInFront(t)
   t.equal(
     (await fetch(`${gateway.url}/x`, { headers: { 'x-forwarded-email': 'eve@evil.example' } })).status,
     200,

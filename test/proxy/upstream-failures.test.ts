@@ -2,35 +2,15 @@
 // 504 with a generic body (the cause, which may name internal addresses, goes to the log only), or a
 // cut connection once the answer has begun, so a partial answer never looks complete (forward.ts).
 
-import type { Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { freePort } from '../../dev/free-port.ts'
-import { rawRequest, startGateway } from '../helpers/gateway.ts'
-import { startRawUpstream, startUpstream } from '../helpers/upstream.ts'
-
-/** A raw upstream (helpers/upstream.ts) for this test, closed with it. */
-async function rawUpstream(t: Test, script: (socket: Socket) => void) {
-  const upstream = await startRawUpstream(script)
-  t.teardown(() => upstream.close())
-  return upstream
-}
-
-/** A gateway without IAP in front of `upstreamUrl`, closed with the test. */
-async function gatewayFor(t: Test, upstreamUrl: string, env: Record<string, string> = {}) {
-  const gateway = await startGateway({
-    UPSTREAM_URL: upstreamUrl,
-    ALLOWED_CIDRS: '127.0.0.1',
-    IAP_DISABLED: 'true',
-    ...env,
-  })
-  t.teardown(() => gateway.close())
-  return gateway
-}
+import { gatewayBefore, gatewayInFrontOfRaw, rawRequest } from '../helpers/gateway.ts'
+import { startUpstream } from '../helpers/upstream.ts'
 
 t.test('upstream down: 502 with a short body, no stack, no internal address', async (t) => {
   const port = await freePort()
-  const gateway = await gatewayFor(t, `http://127.0.0.1:${port}`)
+  const gateway = await gatewayBefore(t, `http://127.0.0.1:${port}`)
   const response = await fetch(`${gateway.url}/api/v1/chatflows`)
   t.equal(response.status, 502)
   const text = await response.text()
@@ -45,7 +25,7 @@ t.test('upstream down: 502 with a short body, no stack, no internal address', as
 t.test('an upstream slower than UPSTREAM_TIMEOUT_MS: 504', async (t) => {
   const upstream = await startUpstream()
   t.teardown(() => upstream.close())
-  const gateway = await gatewayFor(t, upstream.url, { UPSTREAM_TIMEOUT_MS: '200' })
+  const gateway = await gatewayBefore(t, upstream.url, { UPSTREAM_TIMEOUT_MS: '200' })
   const response = await fetch(`${gateway.url}/slow?ms=1500`)
   t.equal(response.status, 504)
   t.match(await response.json(), { error: 'Gateway Timeout' })
@@ -58,8 +38,9 @@ t.test('an upstream that answers garbage or hangs up: 502, the cause in the log'
     { answer: null, reason: 'upstream_error:UND_ERR_SOCKET' },
   ]
   for (const { answer, reason } of cases) {
-    const raw = await rawUpstream(t, (socket) => (answer === null ? socket.destroy() : socket.end(answer)))
-    const gateway = await gatewayFor(t, raw.url)
+    const { gateway } = await gatewayInFrontOfRaw(t, (socket) =>
+      answer === null ? socket.destroy() : socket.end(answer),
+    )
     const response = await fetch(`${gateway.url}/x`)
     t.equal(response.status, 502)
     t.match(await response.json(), { error: 'Bad Gateway' })
@@ -73,10 +54,10 @@ t.test('an upstream that answers garbage or hangs up: 502, the cause in the log'
 t.test('a 502 or 504 says its length instead of being sent chunked', async (t) => {
   // written on the raw response once the forwarder has taken it over (writeHead, then end(body)), these
   // went out chunked: framing a client of HTTP/1.0 cannot read, for a body whose length is known
-  const down = await gatewayFor(t, `http://127.0.0.1:${await freePort()}`)
+  const down = await gatewayBefore(t, `http://127.0.0.1:${await freePort()}`)
   const upstream = await startUpstream()
   t.teardown(() => upstream.close())
-  const slow = await gatewayFor(t, upstream.url, { UPSTREAM_TIMEOUT_MS: '200' })
+  const slow = await gatewayBefore(t, upstream.url, { UPSTREAM_TIMEOUT_MS: '200' })
   for (const [port, target, status] of [
     [down.port, '/x', 502],
     [slow.port, '/slow?ms=1500', 504],
@@ -90,10 +71,9 @@ t.test('a 502 or 504 says its length instead of being sent chunked', async (t) =
 })
 
 t.test('an upstream that dies after its headers: the client connection is cut, not ended', async (t) => {
-  const upstream = await rawUpstream(t, (socket) =>
+  const { gateway } = await gatewayInFrontOfRaw(t, (socket) =>
     socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial', () => socket.destroy()),
   )
-  const gateway = await gatewayFor(t, upstream.url)
   const response = await fetch(`${gateway.url}/download`)
   t.equal(response.status, 200)
   await t.rejects(response.text(), 'a truncated body never reads as complete')
