@@ -1,10 +1,9 @@
-// Valid IAP assertions for the gateway: a throwaway ES256 key, served as IAP's kid -> PEM map from a
-// loopback key server, and tokens signed with it the way IAP signs them (dev/iap-signer.ts).
+// Valid IAP assertions for the gateway: a throwaway ES256 key, served as IAP's kid -> PEM map by the
+// tests' loopback key server, and tokens signed with it the way IAP signs them (dev/iap-signer.ts).
 import { writeFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { createSigningKey, IAP_ISSUER, publicKeySet, type SigningKey, signJwt } from '../dev/iap-signer.ts'
+import { createSigningKey, IAP_ISSUER, type SigningKey, signJwt } from '../dev/iap-signer.ts'
+import { startKeyServer as startTestKeyServer } from '../test/helpers/iap.ts'
 
 export const AUDIENCE = '/projects/123456789/global/backendServices/987654321'
 /** IAP's own lifetime; the harness re-signs before a section if its tokens are older than half of it. */
@@ -16,20 +15,11 @@ export interface KeyServer {
   close(): Promise<void>
 }
 
+/** The tests' key server (test/helpers/iap.ts), serving one fresh key. */
 export async function startKeyServer(): Promise<KeyServer> {
   const key = createSigningKey()
-  const body = JSON.stringify(publicKeySet(key))
-  const server: Server = createServer((_request, response) => {
-    response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'public, max-age=3600' })
-    response.end(body)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  return {
-    url: `http://127.0.0.1:${port}/public_key`,
-    key,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  }
+  const server = await startTestKeyServer({ keys: [key] })
+  return { url: server.url, key, close: () => server.close() }
 }
 
 /** `count` distinct assertions (distinct users), one per line in `file`. */

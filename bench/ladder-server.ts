@@ -1,18 +1,20 @@
-// One rung of the cost ladder (bench/ladder.ts): a proxy built from some of the gateway's parts, to see
-// what each part costs. Run as its own process: VARIANT, PORT, UPSTREAM_URL, IAP_KEYS_URL, IAP_AUDIENCE.
+// One rung of the cost ladder (bench/ladder.ts): a proxy with some of the gateway's parts, to see what
+// each costs. Run as its own process: VARIANT, PORT, UPSTREAM_URL.
 //   fastify-http-proxy   Fastify (no logger) + @fastify/http-proxy, no hooks: the framework and the plugin
 //   fastify-stream       Fastify (no logger), one catch-all route that hijacks and pipes with Pool.stream
-//   checks-stream        no framework: node:http + the gateway's own checks (client address, allowlist,
-//                        IAP verification, identity headers) + Pool.stream
-import { createServer, type IncomingHttpHeaders } from 'node:http'
+//   gateway-no-iap       the gateway itself, from its own factory (createGateway), with IAP_DISABLED=true:
+//                        every stage but the signature check, so a stage added to the pipeline shows here
+// The last rung, the gateway with every check, is the built gateway process (bench/targets.ts).
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import httpProxy from '@fastify/http-proxy'
 import Fastify from 'fastify'
 import { Pool } from 'undici'
-import { createAllowlist, parseNetwork } from '../proxy/allowlist.ts'
-import { resolveClientAddress } from '../proxy/client-address.ts'
-import { createIapVerifier } from '../proxy/iap/verify.ts'
-import { assertionValues, downstreamHeaders, upstreamHeaders } from '../proxy/identity.ts'
+import { loadConfig } from '../proxy/config.ts'
+import { downstreamHeaders } from '../proxy/headers.ts'
+import { createLogger } from '../proxy/logging.ts'
+import { createGateway } from '../proxy/server.ts'
+import { gatewayEnv } from './targets.ts'
 
 const upstream = process.env.UPSTREAM_URL ?? 'http://127.0.0.1:3000'
 const port = Number(process.env.PORT ?? 0)
@@ -24,7 +26,7 @@ function streamTo(
   method: string,
   path: string,
   headers: IncomingHttpHeaders,
-  response: import('node:http').ServerResponse,
+  response: ServerResponse,
 ) {
   pool.stream(
     { path, method: method as 'GET', headers: headers as Record<string, string>, body: null },
@@ -61,46 +63,26 @@ switch (process.env.VARIANT) {
     ready(app.server.address())
     break
   }
-  case 'checks-stream': {
-    const pool = new Pool(upstream, { connections: 128 })
-    const ranges = ['127.0.0.1/32'].map(
-      (entry) => parseNetwork(entry) as Exclude<ReturnType<typeof parseNetwork>, string>,
+  case 'gateway-no-iap': {
+    // The same environment the built gateway gets (bench/targets.ts), less IAP.
+    const env = gatewayEnv(
+      {
+        name: 'gateway-no-iap',
+        upstreamUrl: upstream,
+        keysUrl: '',
+        iap: false,
+        accessLog: false,
+        logDir: '',
+      },
+      port,
     )
-    const allowlist = createAllowlist(['127.0.0.1/32'], ranges)
-    const silent = { info() {}, warn() {}, error() {}, debug() {} }
-    const verifier = createIapVerifier({
-      audiences: [process.env.IAP_AUDIENCE ?? ''],
-      keysUrl: process.env.IAP_KEYS_URL ?? '',
-      allowedEmails: [],
-      allowedDomains: [],
-      log: silent as never,
+    const config = loadConfig(env)
+    const { app } = await createGateway(config, {
+      logger: createLogger(config.logLevel),
+      verifier: undefined,
     })
-    verifier.start()
-    const refuse = (response: import('node:http').ServerResponse, status: number) =>
-      response.writeHead(status, { 'content-type': 'application/json' }).end('{"error":"refused"}')
-    const server = createServer(async (request, response) => {
-      const address = resolveClientAddress(request.socket.remoteAddress, undefined, 0)
-      if (typeof address === 'string' || !allowlist.allows(address)) return refuse(response, 403)
-      const assertions = assertionValues(request.rawHeaders)
-      const result = await verifier.verify(assertions)
-      if (!result.ok) return refuse(response, 401)
-      const { connection: _, ...incoming } = request.headers
-      const headers = upstreamHeaders(
-        incoming,
-        {
-          clientAddress: address.toString(),
-          proto: 'http',
-          host: request.headers.host,
-          identity: result.identity,
-          assertion: assertions[0],
-          upstreamToken: undefined,
-        },
-        undefined,
-      )
-      streamTo(pool, request.method ?? 'GET', request.url ?? '/', headers as IncomingHttpHeaders, response)
-    })
-    server.keepAliveTimeout = 65_000
-    server.listen(port, '127.0.0.1', () => ready(server.address()))
+    await app.listen({ port: config.port, host: config.host })
+    ready(app.server.address())
     break
   }
   default:

@@ -2,7 +2,8 @@
 // prefix in a temporary directory, started on a free port and stopped after the run.
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { freePort, type Started, start } from './processes.ts'
+import { freePort } from '../dev/free-port.ts'
+import { type Started, start } from './processes.ts'
 
 export async function startNginx(dir: string, upstreamPort: number): Promise<Started> {
   const port = await freePort()

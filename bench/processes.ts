@@ -3,7 +3,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { openSync, readFileSync } from 'node:fs'
 import { request } from 'node:http'
-import { createServer } from 'node:net'
 
 const running = new Set<ChildProcess>()
 process.once('exit', () => {
@@ -19,19 +18,6 @@ export interface Started {
   readonly port: number
   readonly child: ChildProcess
   stop(): Promise<void>
-}
-
-/** A port the OS just handed out and released; the child binds it a moment later. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 export interface StartOptions {

@@ -3,9 +3,10 @@
 import { spawn } from 'node:child_process'
 import { openSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { freePort } from '../dev/free-port.ts'
 import type { KeyServer, TokenFiles } from './assertions.ts'
 import { type Distribution, sseFirstEvent, websocketEcho } from './probes.ts'
-import { cpuSeconds, freePort, rssMb, run, type Started, waitForOk } from './processes.ts'
+import { cpuSeconds, rssMb, run, type Started, waitForOk } from './processes.ts'
 import { median } from './stats.ts'
 import { GATEWAY_MAIN, type GatewayOptions, gatewayEnv } from './targets.ts'
 import { type LoadResult, load } from './wrk.ts'
@@ -18,6 +19,8 @@ export interface Context {
   readonly rounds: number
   readonly durationS: number
   readonly connections: number
+  /** Seconds of load per target before the rounds (JIT, pools); 2 unless told. */
+  readonly warmUpS?: number
   readonly log: (line: string) => void
 }
 
@@ -61,7 +64,8 @@ export async function throughput(
       script: ctx.script,
       tokenFile: ctx.tokens.get(target.distinctTokens),
     })
-  for (const target of targets) check(target, await loadOnce(target, 2)) // warm-up (JIT, pools)
+  const warmUpS = ctx.warmUpS ?? 2
+  if (warmUpS > 0) for (const target of targets) check(target, await loadOnce(target, warmUpS))
   const results = new Map<string, Summary['rounds'][number][]>(targets.map((target) => [target.name, []]))
   for (let round = 0; round < ctx.rounds; round++) {
     for (const target of rotate(targets, round)) {

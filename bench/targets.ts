@@ -1,8 +1,9 @@
 // The processes under test. Each is started once per run and kept up while the rounds interleave.
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { freePort } from '../dev/free-port.ts'
 import { AUDIENCE } from './assertions.ts'
-import { freePort, type Started, start } from './processes.ts'
+import { type Started, start } from './processes.ts'
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 export const ROOT = here('..')

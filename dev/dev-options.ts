@@ -2,14 +2,8 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import createError from '@fastify/error'
+import { DEV_ERR_OPTIONS } from './errors.ts'
 import { createSigningKey, type Identity, type SigningKey } from './iap-signer.ts'
-
-export const DEV_ERR_OPTIONS = createError<'DEV_ERR_OPTIONS', [string]>(
-  'DEV_ERR_OPTIONS',
-  'invalid options: %s',
-  2,
-)
 
 /** Any project number and backend service id will do locally; both must only have IAP's shape. */
 export const DEFAULT_AUDIENCE = '/projects/000000000000/global/backendServices/0000000000000000000'

@@ -41,9 +41,9 @@ export function summary(
     ? '; start it with `npx flowise start`, or use --flowise'
     : ''
   const status = upstreamReady ? 'ready' : `not ready: ${reasons.join(', ')}${startHint}`
+  // The URL to open comes last, after every line the gateway logged at start (Fastify's own "Server
+  // listening at" names the gateway's address, which refuses anyone who skips the emulator).
   return [
-    '',
-    `Open ${chain.url}/`,
     '',
     `  identity  ${options.identity.email} (${options.identity.sub}${options.identity.hd ? `, hd ${options.identity.hd}` : ''})`,
     `  emulator  ${chain.url}  (signs the IAP assertion; keys at ${chain.url}/_iap_emulator/verify/public_key)`,
@@ -52,6 +52,8 @@ export function summary(
     `  status    ${status}`,
     '',
     'Ctrl-C stops everything.',
+    '',
+    `Open ${chain.url}/`,
     '',
   ].join('\n')
 }

@@ -10,6 +10,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { connectionTokens, isHopByHop } from '../proxy/headers.ts'
 import {
   createAssertionSigner,
   type Identity,
@@ -41,18 +42,11 @@ export type IapEmulator = Readonly<{
   setTarget(target: URL): void
 }>
 
-// Hop-by-hop headers (RFC 9110 7.6.1) belong to one connection and are never forwarded; the
-// Proxy-Authorization IAP accepts for programmatic callers is consumed by IAP too.
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-])
+/**
+ * IAP consumes the Proxy-Authorization its programmatic callers may send
+ * (https://cloud.google.com/iap/docs/authentication-howto); it never reaches the backend.
+ */
+const CONSUMED_BY_IAP = 'proxy-authorization'
 
 function isGoogleHeader(name: string): boolean {
   return name.toLowerCase().replaceAll('_', '-').startsWith('x-goog-')
@@ -62,24 +56,21 @@ function unmapIpv4(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address
 }
 
-/** Header names a message's Connection header lists: hop-by-hop for that connection only. */
-function connectionListed(rawHeaders: string[]): Set<string> {
-  const listed = new Set<string>()
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]?.toLowerCase() !== 'connection') continue
-    for (const token of String(rawHeaders[i + 1]).split(',')) listed.add(token.trim().toLowerCase())
-  }
-  return listed
-}
-
-/** rawHeaders pairs minus hop-by-hop ones, keeping each name's spelling and repeated headers. */
+/**
+ * rawHeaders pairs minus hop-by-hop ones (the gateway's own filter, proxy/headers.ts, so the two hops
+ * agree), keeping each name's spelling and repeated headers.
+ */
 function endToEndHeaders(rawHeaders: string[], drop: (name: string) => boolean = () => false): string[] {
-  const listed = connectionListed(rawHeaders)
+  const connection: string[] = []
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]?.toLowerCase() === 'connection') connection.push(rawHeaders[i + 1] as string)
+  }
+  const listed = connectionTokens(connection)
   const kept: string[] = []
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string
     const lower = name.toLowerCase()
-    if (HOP_BY_HOP.has(lower) || listed.has(lower) || drop(name)) continue
+    if (isHopByHop(lower) || listed.has(lower) || lower === CONSUMED_BY_IAP || drop(name)) continue
     kept.push(name, rawHeaders[i + 1] as string)
   }
   return kept

@@ -9,11 +9,9 @@ import {
   type KeyObject,
   sign,
 } from 'node:crypto'
-import createError from '@fastify/error'
+import { DEV_ERR_SIGNING_KEY } from './errors.ts'
 
 export const IAP_ISSUER = 'https://cloud.google.com/iap'
-
-export const DEV_ERR_SIGNING_KEY = createError('DEV_ERR_SIGNING_KEY', 'IAP emulator key %s: %s', 500)
 
 export type Identity = Readonly<{ email: string; sub: string; hd?: string | undefined }>
 

@@ -15,12 +15,12 @@ export function logResponse(config: GatewayConfig) {
     const reason = request.denialReason
     if (reason === null && (!config.accessLog || request.gateway === null)) return
     const entry = accessEntry(config, request, reply.statusCode, reply.elapsedTime)
-    if (reason === null) request.log.info(entry, 'request proxied')
-    else
-      request.log.warn(
-        { ...entry, reason },
-        reason.startsWith('upstream_') ? 'upstream failed' : 'request refused',
-      )
+    if (reason === null) return void request.log.info(entry, 'request proxied')
+    const refused = request.refusedEmail === null ? { reason } : { reason, email: request.refusedEmail }
+    request.log.warn(
+      { ...entry, ...refused },
+      reason.startsWith('upstream_') ? 'upstream failed' : 'request refused',
+    )
   }
 }
 

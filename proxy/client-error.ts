@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import type { RefusalReason } from './errors.ts'
+import { REFUSAL_HEADERS, refusalBody } from './refusal.ts'
 
 /** The parser's codes that are not a plain 400 (Fastify's default handler answers the same). */
 const STATUS_BY_CODE: Readonly<Record<string, number>> = {
@@ -31,12 +32,11 @@ export function clientErrorHandler(
   // Node's own rule (lib/_http_server.js socketOnError): never write into a response already begun.
   const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage
   if (socket.writable && inFlight?.headersSent !== true) {
-    const body = `{"error":"${STATUS_CODES[status]}"}`
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncache-control: no-store\r\n` +
-        `content-type: application/json; charset=utf-8\r\ncontent-length: ${body.length}\r\n` +
-        `connection: close\r\n\r\n${body}`,
-    )
+    const text = STATUS_CODES[status] as string
+    const body = refusalBody(text)
+    const headers = { ...REFUSAL_HEADERS, 'content-length': body.length, connection: 'close' }
+    const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`)
+    socket.write(`HTTP/1.1 ${status} ${text}\r\n${lines.join('')}\r\n${body}`)
   }
   socket.destroy()
 }

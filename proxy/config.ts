@@ -3,6 +3,7 @@ import { isStrictAddress } from './client-address.ts'
 import { GW_ERR_CONFIG } from './errors.ts'
 import type { HeaderLimits } from './header-limits.ts'
 import { parseOrigin } from './origin.ts'
+import { type Env, readSettings, type Settings } from './settings.ts'
 
 /** Everything the gateway is told by its environment, validated once at start and then frozen. */
 export interface GatewayConfig {
@@ -61,7 +62,7 @@ export const DEFAULT_UPSTREAM_MAX_HEADER_COUNT = 100
 /** Under Node's default 16 KiB (--max-http-header-size), leaving room for the framing headers undici adds. */
 export const DEFAULT_UPSTREAM_MAX_HEADER_BYTES = 16_000
 
-/** The three audience shapes IAP signs for (google-cloud-facts.md section 1). */
+/** The three audience shapes IAP signs for: the `aud` row of https://cloud.google.com/iap/docs/signed-headers-howto. */
 const AUDIENCE_SHAPES = [
   /^\/projects\/\d+\/global\/backendServices\/\d+$/,
   /^\/projects\/\d+\/locations\/[a-z][a-z0-9-]*\/services\/[a-z][a-z0-9-]{0,62}$/,
@@ -70,154 +71,153 @@ const AUDIENCE_SHAPES = [
 const EMAIL = /^[^\s@,]+@[^\s@,]+\.[^\s@,]+$/
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/
 
-type Env = Readonly<Record<string, string | undefined>>
-
 /**
- * Reads the gateway's settings from `env`. Every problem is collected and reported together in one
- * line (`ALLOWED_CIDRS[2] (10.0.0.0/33): prefix length 33 exceeds 32 for IPv4; PORT (abc): ...`).
+ * Reads the gateway's settings from `env`, one validator per concern. Every problem is collected and
+ * reported together in one line (`ALLOWED_CIDRS[2] (10.0.0.0/33): prefix length 33 exceeds 32 for
+ * IPv4; PORT (abc): ...`); the result is frozen all the way down.
  */
 export function loadConfig(env: Env): GatewayConfig {
-  const problems: string[] = []
-  const problem = (name: string, value: string, why: string) => problems.push(`${name} (${value}): ${why}`)
-  const read = (name: string): string | undefined => {
-    const value = env[name]?.trim()
-    return value === '' ? undefined : value
+  const settings = readSettings(env)
+  const listen = readListen(settings)
+  const upstream = readUpstream(settings)
+  const network = readNetwork(settings)
+  const logLevel = readLogLevel(settings)
+  const config: GatewayConfig = {
+    ...listen,
+    upstream,
+    ...network,
+    upstreamTimeoutMs: settings.integer('UPSTREAM_TIMEOUT_MS', DEFAULT_UPSTREAM_TIMEOUT_MS, 1, 86_400_000),
+    clientBodyTimeoutMs: settings.integer(
+      'CLIENT_BODY_TIMEOUT_MS',
+      DEFAULT_CLIENT_BODY_TIMEOUT_MS,
+      1,
+      3_600_000,
+    ),
+    shutdownGraceMs: settings.integer('SHUTDOWN_GRACE_MS', 8000, 0, 3_600_000),
+    logLevel,
+    accessLog: settings.boolean('ACCESS_LOG', true),
+    iap: readIap(settings),
+    googleCloudProject: settings.text('GOOGLE_CLOUD_PROJECT'),
   }
-  const integer = (name: string, fallback: number, min: number, max: number): number => {
-    const text = read(name)
-    if (text === undefined) return fallback
-    if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
-      problem(name, text, `not an integer between ${min} and ${max}`)
-      return fallback
-    }
-    return Number(text)
-  }
-  const boolean = (name: string, fallback: boolean): boolean => {
-    const text = read(name)
-    if (text === undefined) return fallback
-    if (text !== 'true' && text !== 'false') problem(name, text, 'must be true or false')
-    return text === 'true'
-  }
-  const list = (name: string): string[] =>
-    (read(name) ?? '')
-      .split(',')
-      .map((entry) => entry.trim())
-      .filter((entry) => entry !== '')
+  if (settings.problems.length > 0) throw new GW_ERR_CONFIG(settings.problems.join('; '))
+  return Object.freeze(config)
+}
 
-  const port = integer('PORT', 8080, 0, 65535)
-  const host = read('HOST') ?? '0.0.0.0'
-  if (host !== 'localhost' && !isStrictAddress(host)) problem('HOST', host, 'not an IP address or localhost')
+/** PORT, HOST. */
+function readListen(settings: Settings): Pick<GatewayConfig, 'port' | 'host'> {
+  const port = settings.integer('PORT', 8080, 0, 65535)
+  const host = settings.text('HOST') ?? '0.0.0.0'
+  if (host !== 'localhost' && !isStrictAddress(host)) {
+    settings.problem('HOST', host, 'not an IP address or localhost')
+  }
+  return { port, host }
+}
 
-  const upstream = parseUpstream(read('UPSTREAM_URL') ?? 'http://127.0.0.1:3000', problem)
-  const hostHeader = read('UPSTREAM_HOST_HEADER')
+/** UPSTREAM_URL, UPSTREAM_HOST_HEADER, UPSTREAM_ID_TOKEN_AUDIENCE, UPSTREAM_MAX_HEADER_*. */
+function readUpstream(settings: Settings): UpstreamConfig {
+  const { origin, basePath, tls } = parseUpstreamUrl(settings)
+  const hostHeader = settings.text('UPSTREAM_HOST_HEADER')
   if (
     hostHeader !== undefined &&
     !/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(hostHeader)
   ) {
-    problem('UPSTREAM_HOST_HEADER', hostHeader, 'not a host[:port]')
+    settings.problem('UPSTREAM_HOST_HEADER', hostHeader, 'not a host[:port]')
   }
-  const idTokenAudience = read('UPSTREAM_ID_TOKEN_AUDIENCE')
+  const idTokenAudience = settings.text('UPSTREAM_ID_TOKEN_AUDIENCE')
   if (idTokenAudience !== undefined && !URL.canParse(idTokenAudience)) {
-    problem('UPSTREAM_ID_TOKEN_AUDIENCE', idTokenAudience, 'not a URL (use the receiving service URL)')
+    settings.problem(
+      'UPSTREAM_ID_TOKEN_AUDIENCE',
+      idTokenAudience,
+      'not a URL (use the receiving service URL)',
+    )
   }
+  return Object.freeze({
+    origin,
+    basePath,
+    tls,
+    hostHeader: hostHeader ?? (tls ? new URL(origin).host : undefined),
+    idTokenAudience,
+    headerLimits: Object.freeze({
+      // Node 24 itself refuses a request of more than 1000 header fields (nodejs/node#65470).
+      count: settings.integer('UPSTREAM_MAX_HEADER_COUNT', DEFAULT_UPSTREAM_MAX_HEADER_COUNT, 1, 1000),
+      bytes: settings.integer(
+        'UPSTREAM_MAX_HEADER_BYTES',
+        DEFAULT_UPSTREAM_MAX_HEADER_BYTES,
+        1024,
+        1_048_576,
+      ),
+    }),
+  })
+}
 
-  const cidrs = list('ALLOWED_CIDRS')
-  if (cidrs.length === 0)
-    problems.push('ALLOWED_CIDRS: required, a comma-separated list of CIDRs or addresses')
+function parseUpstreamUrl(settings: Settings): Pick<UpstreamConfig, 'origin' | 'basePath' | 'tls'> {
+  const text = settings.text('UPSTREAM_URL') ?? 'http://127.0.0.1:3000'
+  const fallback = { origin: 'http://127.0.0.1:3000', basePath: '', tls: false }
+  const url = URL.parse(text)
+  if (url === null) {
+    settings.problem('UPSTREAM_URL', text, 'not a URL')
+    return fallback
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    settings.problem('UPSTREAM_URL', text, 'scheme must be http or https')
+    return fallback
+  }
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+    // Do not echo the value back: it may hold a password.
+    const shown = `${url.protocol}//${url.host}`
+    settings.problem('UPSTREAM_URL', shown, 'must not carry credentials, a query or a fragment')
+    return fallback
+  }
+  return { origin: url.origin, basePath: url.pathname.replace(/\/+$/, ''), tls: url.protocol === 'https:' }
+}
+
+/** ALLOWED_CIDRS, TRUST_PROXY_HOPS, ALLOWED_ORIGINS: who may connect, and from which pages. */
+function readNetwork(
+  settings: Settings,
+): Pick<GatewayConfig, 'allowlist' | 'trustProxyHops' | 'allowedOrigins'> {
+  const cidrs = settings.list('ALLOWED_CIDRS')
+  if (cidrs.length === 0) {
+    settings.missing('ALLOWED_CIDRS', 'required, a comma-separated list of CIDRs or addresses')
+  }
   const ranges = cidrs.flatMap((entry, index) => {
     const parsed = parseNetwork(entry)
-    if (typeof parsed === 'string') {
-      problem(`ALLOWED_CIDRS[${index}]`, entry, parsed)
-      return []
-    }
-    return [parsed]
+    if (typeof parsed !== 'string') return [parsed]
+    settings.problem(`ALLOWED_CIDRS[${index}]`, entry, parsed)
+    return []
   })
-
-  const allowedOrigins = list('ALLOWED_ORIGINS').flatMap((entry, index) => {
+  const allowedOrigins = settings.list('ALLOWED_ORIGINS').flatMap((entry, index) => {
     const origin = parseOrigin(entry)
     if (origin !== undefined) return [origin]
     // Never echo userinfo back: it may be a password.
     const url = URL.parse(entry)
     const shown =
       url !== null && (url.username !== '' || url.password !== '') ? `${url.protocol}//${url.host}` : entry
-    problem(`ALLOWED_ORIGINS[${index}]`, shown, 'not an http(s) origin (scheme://host[:port])')
+    settings.problem(`ALLOWED_ORIGINS[${index}]`, shown, 'not an http(s) origin (scheme://host[:port])')
     return []
   })
-
-  const logLevel = (read('LOG_LEVEL') ?? 'info') as LogLevel
-  if (!LOG_LEVELS.includes(logLevel)) problem('LOG_LEVEL', logLevel, `not one of ${LOG_LEVELS.join(', ')}`)
-
-  const config: GatewayConfig = {
-    port,
-    host,
-    upstream: Object.freeze({
-      ...upstream,
-      hostHeader: hostHeader ?? (upstream.tls ? new URL(upstream.origin).host : undefined),
-      idTokenAudience,
-      headerLimits: Object.freeze({
-        // Node 24 itself refuses a request of more than 1000 header fields (nodejs/node#65470).
-        count: integer('UPSTREAM_MAX_HEADER_COUNT', DEFAULT_UPSTREAM_MAX_HEADER_COUNT, 1, 1000),
-        bytes: integer('UPSTREAM_MAX_HEADER_BYTES', DEFAULT_UPSTREAM_MAX_HEADER_BYTES, 1024, 1_048_576),
-      }),
-    }),
+  return {
     allowlist: createAllowlist(cidrs, ranges),
-    trustProxyHops: integer('TRUST_PROXY_HOPS', 0, 0, 16),
+    trustProxyHops: settings.integer('TRUST_PROXY_HOPS', 0, 0, 16),
     allowedOrigins: Object.freeze(allowedOrigins),
-    upstreamTimeoutMs: integer('UPSTREAM_TIMEOUT_MS', DEFAULT_UPSTREAM_TIMEOUT_MS, 1, 86_400_000),
-    clientBodyTimeoutMs: integer('CLIENT_BODY_TIMEOUT_MS', DEFAULT_CLIENT_BODY_TIMEOUT_MS, 1, 3_600_000),
-    shutdownGraceMs: integer('SHUTDOWN_GRACE_MS', 8000, 0, 3_600_000),
-    logLevel,
-    accessLog: boolean('ACCESS_LOG', true),
-    iap: Object.freeze({
-      ...parseIap(read, list, boolean, problem, problems),
-      tokenCacheSize: integer('IAP_TOKEN_CACHE_SIZE', 10_000, 0, 1_000_000),
-    }),
-    googleCloudProject: read('GOOGLE_CLOUD_PROJECT'),
   }
-  if (problems.length > 0) throw new GW_ERR_CONFIG(problems.join('; '))
-  return Object.freeze(config)
 }
 
-type Problem = (name: string, value: string, why: string) => void
-
-function parseUpstream(text: string, problem: Problem): Pick<UpstreamConfig, 'origin' | 'basePath' | 'tls'> {
-  const fallback = { origin: 'http://127.0.0.1:3000', basePath: '', tls: false }
-  if (!URL.canParse(text)) {
-    problem('UPSTREAM_URL', text, 'not a URL')
-    return fallback
-  }
-  const url = new URL(text)
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    problem('UPSTREAM_URL', text, 'scheme must be http or https')
-    return fallback
-  }
-  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
-    // Do not echo the value back: it may hold a password.
-    problem(
-      'UPSTREAM_URL',
-      `${url.protocol}//${url.host}`,
-      'must not carry credentials, a query or a fragment',
-    )
-    return fallback
-  }
-  return { origin: url.origin, basePath: url.pathname.replace(/\/+$/, ''), tls: url.protocol === 'https:' }
+function readLogLevel(settings: Settings): LogLevel {
+  const level = (settings.text('LOG_LEVEL') ?? 'info') as LogLevel
+  if (!LOG_LEVELS.includes(level)) settings.problem('LOG_LEVEL', level, `not one of ${LOG_LEVELS.join(', ')}`)
+  return level
 }
 
-function parseIap(
-  read: (name: string) => string | undefined,
-  list: (name: string) => string[],
-  boolean: (name: string, fallback: boolean) => boolean,
-  problem: Problem,
-  problems: string[],
-): Omit<IapConfig, 'tokenCacheSize'> {
-  const disabled = boolean('IAP_DISABLED', false)
-  const audiences = list('IAP_AUDIENCE')
+/** IAP_*, ALLOWED_EMAILS, ALLOWED_DOMAINS. */
+function readIap(settings: Settings): IapConfig {
+  const disabled = settings.boolean('IAP_DISABLED', false)
+  const audiences = settings.list('IAP_AUDIENCE')
   if (audiences.length === 0 && !disabled) {
-    problems.push('IAP_AUDIENCE: required (or IAP_DISABLED=true behind another authenticator)')
+    settings.missing('IAP_AUDIENCE', 'required (or IAP_DISABLED=true behind another authenticator)')
   }
   audiences.forEach((audience, index) => {
     if (!AUDIENCE_SHAPES.some((shape) => shape.test(audience))) {
-      problem(
+      settings.problem(
         `IAP_AUDIENCE[${index}]`,
         audience,
         'expected /projects/NUMBER/global/backendServices/ID, /projects/NUMBER/locations/REGION/services/NAME or /projects/NUMBER/apps/PROJECT_ID',
@@ -225,34 +225,37 @@ function parseIap(
     }
   })
 
-  const keysUrl = read('IAP_KEYS_URL') ?? DEFAULT_IAP_KEYS_URL
-  if (!URL.canParse(keysUrl)) {
-    problem('IAP_KEYS_URL', keysUrl, 'not a URL')
-  } else {
-    const url = new URL(keysUrl)
-    // Keys fetched over plain HTTP could be swapped in transit; only a loopback emulator may use it.
-    const loopback = ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname)
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
-      problem('IAP_KEYS_URL', keysUrl, 'must be https (plain http only on loopback, for the local emulator)')
-    }
+  const keysUrl = settings.text('IAP_KEYS_URL') ?? DEFAULT_IAP_KEYS_URL
+  const url = URL.parse(keysUrl)
+  // Keys fetched over plain HTTP could be swapped in transit; only a loopback emulator may use it.
+  const loopback = url !== null && ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname)
+  if (url === null) {
+    settings.problem('IAP_KEYS_URL', keysUrl, 'not a URL')
+  } else if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    settings.problem(
+      'IAP_KEYS_URL',
+      keysUrl,
+      'must be https (plain http only on loopback, for the local emulator)',
+    )
   }
 
-  const allowedEmails = list('ALLOWED_EMAILS').map((email) => email.toLowerCase())
+  const allowedEmails = settings.list('ALLOWED_EMAILS').map((email) => email.toLowerCase())
   allowedEmails.forEach((email, index) => {
-    if (!EMAIL.test(email)) problem(`ALLOWED_EMAILS[${index}]`, email, 'not an email address')
+    if (!EMAIL.test(email)) settings.problem(`ALLOWED_EMAILS[${index}]`, email, 'not an email address')
   })
-  const allowedDomains = list('ALLOWED_DOMAINS').map((domain) => domain.toLowerCase())
+  const allowedDomains = settings.list('ALLOWED_DOMAINS').map((domain) => domain.toLowerCase())
   allowedDomains.forEach((domain, index) => {
-    if (!DOMAIN.test(domain)) problem(`ALLOWED_DOMAINS[${index}]`, domain, 'not a domain name')
+    if (!DOMAIN.test(domain)) settings.problem(`ALLOWED_DOMAINS[${index}]`, domain, 'not a domain name')
   })
 
-  return {
+  return Object.freeze({
     disabled,
     audiences: Object.freeze(audiences),
     keysUrl,
     allowedEmails: Object.freeze(allowedEmails),
     allowedDomains: Object.freeze(allowedDomains),
-  }
+    tokenCacheSize: settings.integer('IAP_TOKEN_CACHE_SIZE', 10_000, 0, 1_000_000),
+  })
 }
 
 /** The effective configuration as plain data, for `--check-config` and the start-up log line. */

@@ -1,18 +1,30 @@
 import createError from '@fastify/error'
 
 /**
- * Every error the gateway raises itself, in one table.
+ * Every error code and refusal reason the gateway has, in one file: the coded errors it throws (the
+ * README's "Error codes" table documents each, a test holds the two together), the generic answers of a
+ * refusal, and the closed set of reasons a refusal's log line can carry.
  *
- * Start-up errors stop the process; their message is one line naming the setting and the bad value.
- * Run-time refusals are not thrown (a stack per denied request would be wasted work): they are the
- * `DENIALS` below, answered with a generic body while the precise `reason` goes to the log only.
+ * Start-up errors stop the process; their message is one line naming the setting and the bad value,
+ * never a secret. Run-time refusals are not thrown (a stack per denied request would be wasted work):
+ * they are the `DENIALS` below, answered with a generic body while the precise reason goes to the log.
  */
+
+/** A setting the gateway cannot run with (proxy/config.ts); every problem in one message. */
 export const GW_ERR_CONFIG = createError<'GW_ERR_CONFIG', [string]>(
   'GW_ERR_CONFIG',
   'invalid configuration: %s',
 )
-export const GW_ERR_UPSTREAM_UNAVAILABLE = createError('GW_ERR_UPSTREAM_UNAVAILABLE', 'Bad Gateway', 502)
-export const GW_ERR_UPSTREAM_TIMEOUT = createError('GW_ERR_UPSTREAM_TIMEOUT', 'Gateway Timeout', 504)
+/** A value starts with sm:// but is not a reference (proxy/secrets/); names the variable and value. */
+export const GW_ERR_SECRET_REFERENCE = createError<'GW_ERR_SECRET_REFERENCE', [string]>(
+  'GW_ERR_SECRET_REFERENCE',
+  'invalid secret reference: %s',
+)
+/** A secret could not be read (proxy/secrets/); names the variable and the resource, never a value. */
+export const GW_ERR_SECRET = createError<'GW_ERR_SECRET', [string]>(
+  'GW_ERR_SECRET',
+  'cannot resolve secret: %s',
+)
 
 /** A refusal the pipeline answers itself: the status, and the only words the client sees. */
 export interface Denial {
@@ -35,9 +47,39 @@ export const DENIALS = Object.freeze({
 } satisfies Record<string, Denial>)
 
 /**
- * Every `reason` a refusal's log line can carry, as the README's table lists them (a test holds the two
- * together). A trailing `*` stands for a code: an IAP failure reason (`iap_expired`), an undici or
- * Fastify error code, a Node parser code.
+ * Why the IAP verifier (proxy/iap/verify.ts) refused an assertion, and the answer each gets: a
+ * credential that is missing or wrong is 401, a verified identity outside ALLOWED_EMAILS /
+ * ALLOWED_DOMAINS is 403, no key set loaded yet is 503 (the client may retry).
+ */
+export const IAP_DENIALS = Object.freeze({
+  missing: DENIALS.unauthenticated,
+  malformed: DENIALS.unauthenticated,
+  alg: DENIALS.unauthenticated,
+  unknown_kid: DENIALS.unauthenticated,
+  signature: DENIALS.unauthenticated,
+  issuer: DENIALS.unauthenticated,
+  audience: DENIALS.unauthenticated,
+  expired: DENIALS.unauthenticated,
+  not_yet_valid: DENIALS.unauthenticated,
+  lifetime: DENIALS.unauthenticated,
+  identity: DENIALS.forbidden,
+  no_keys: DENIALS.unavailable,
+} satisfies Record<string, Denial>)
+
+export type IapFailureReason = keyof typeof IAP_DENIALS
+
+/** Reasons whose tail is someone else's code: undici's, Fastify's, Node's parser's, a thrown error's. */
+export const CODED_REFUSALS = Object.freeze([
+  'upstream_error',
+  'request_invalid',
+  'internal_error',
+  'client_error',
+] as const)
+
+/**
+ * Every `reason` a refusal's log line can carry, in the order a request meets the stages, as the
+ * README's table lists them (a test holds the two together). A `:*` entry stands for one of
+ * CODED_REFUSALS followed by its code.
  */
 export const REFUSAL_REASONS = Object.freeze([
   'request_invalid:target_form',
@@ -49,7 +91,7 @@ export const REFUSAL_REASONS = Object.freeze([
   'forwarded_chain_too_short',
   'network_not_allowed',
   'websocket_origin_not_allowed',
-  'iap_*',
+  ...(Object.keys(IAP_DENIALS) as IapFailureReason[]).map((reason) => `iap_${reason}` as const),
   'upstream_credential_unavailable',
   'request_invalid:path',
   'upstream_headers_too_large:count',
@@ -57,12 +99,10 @@ export const REFUSAL_REASONS = Object.freeze([
   'websocket_handshake_invalid',
   'client_body_timeout',
   'upstream_timeout',
-  'upstream_error:*',
-  'request_invalid:*',
-  'internal_error:*',
-  'client_error:*',
-] as const)
+  ...CODED_REFUSALS.map((prefix) => `${prefix}:*` as const),
+])
 
-type Expanded<T extends string> = T extends `${infer Prefix}*` ? `${Prefix}${string}` : T
-/** A refusal reason: the closed set above, codes filled in. */
-export type RefusalReason = Expanded<(typeof REFUSAL_REASONS)[number]>
+/** A refusal reason: one of the closed set above, a coded one with its code filled in. */
+export type RefusalReason =
+  | Exclude<(typeof REFUSAL_REASONS)[number], `${string}:*`>
+  | `${(typeof CODED_REFUSALS)[number]}:${string}`

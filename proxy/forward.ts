@@ -3,9 +3,9 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'n
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Pool } from 'undici'
 import type { GatewayConfig } from './config.ts'
-import { DENIALS, type Denial } from './errors.ts'
+import { DENIALS, type Denial, type RefusalReason } from './errors.ts'
 import { headerExcess, plainFraming, webSocketFraming } from './header-limits.ts'
-import { downstreamHeaders, upstreamHeaders, upstreamWebSocketHeaders } from './identity.ts'
+import { downstreamHeaders, upstreamHeaders, upstreamWebSocketHeaders } from './headers.ts'
 import { deny, mustClose, refuse } from './refusal.ts'
 import { tookUpgradePath } from './upgrade.ts'
 
@@ -102,7 +102,7 @@ export function createForwarder(config: GatewayConfig): Forwarder {
       if (!res.writableFinished) cancel.emit('abort')
     })
     if (hasBody) limitBodyIdle(request, res, cancel, clientBodyTimeoutMs)
-    // Admitted: now the client may send its body (the upstream never sees the Expect, identity.ts).
+    // Admitted: now the client may send its body (the upstream never sees the Expect, headers.ts).
     if (request.raw[EXPECTS_CONTINUE] === true) res.writeContinue()
     try {
       await pool.stream(
@@ -162,7 +162,8 @@ function failed(request: FastifyRequest, res: ServerResponse, thrown: Error & { 
   const cause = error.code ?? error.name
   if (res.headersSent) {
     // No 'finish' follows, so the access log's onResponse never runs: say it here.
-    request.log.warn({ reason: `upstream_error:${cause}` }, 'upstream failed after the response began')
+    const reason: RefusalReason = `upstream_error:${cause}`
+    request.log.warn({ reason }, 'upstream failed after the response began')
     res.destroy()
     return
   }

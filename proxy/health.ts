@@ -1,7 +1,12 @@
 import { connect } from 'node:net'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { DENIALS } from './errors.ts'
+import { deny, mustClose } from './refusal.ts'
 
-export const HEALTH_PATH = '/_gateway/healthz'
-export const READY_PATH = '/_gateway/readyz'
+/** The gateway's own paths: matched exactly and undecoded, answered here, never proxied. */
+export const RESERVED_PREFIX = '/_gateway/'
+export const HEALTH_PATH = `${RESERVED_PREFIX}healthz`
+export const READY_PATH = `${RESERVED_PREFIX}readyz`
 
 export interface Readiness {
   readonly ready: boolean
@@ -76,4 +81,33 @@ function canConnect(origin: string, timeoutMs: number): Promise<boolean> {
     socket.once('timeout', () => done(false))
     socket.once('error', () => done(false))
   })
+}
+
+/**
+ * A request under RESERVED_PREFIX (the pipeline sends it here before any check): liveness, readiness,
+ * or 404 for any other path or method.
+ */
+export async function serveReserved(
+  rawUrl: string,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  health: Health,
+): Promise<FastifyReply> {
+  const queryAt = rawUrl.indexOf('?')
+  const path = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt)
+  const readable = request.method === 'GET' || request.method === 'HEAD'
+  if (!readable || (path !== HEALTH_PATH && path !== READY_PATH)) {
+    return deny(request, reply, DENIALS.notFound, 'reserved_path_unknown')
+  }
+  // Answered without any check, so a body sent along is not read either: close after the answer (as
+  // after a refusal), or a client trickling it would hold the connection.
+  if (mustClose(request.raw)) reply.header('connection', 'close')
+  if (path === HEALTH_PATH) {
+    return reply.code(200).header('cache-control', 'no-store').type('text/plain; charset=utf-8').send('ok\n')
+  }
+  const readiness = await health.readiness()
+  return reply
+    .code(readiness.ready ? 200 : 503)
+    .header('cache-control', 'no-store')
+    .send({ status: readiness.ready ? 'ready' : 'not ready', reasons: readiness.reasons, iap: readiness.iap })
 }

@@ -2,11 +2,12 @@ import type { Socket } from 'node:net'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { type ClientAddressProblem, resolveClientAddress } from './client-address.ts'
 import type { GatewayConfig } from './config.ts'
-import { DENIALS, type Denial, type RefusalReason } from './errors.ts'
-import { HEALTH_PATH, type Health, READY_PATH } from './health.ts'
-import { assertionValues, type RequestFacts, type VerifiedIdentity } from './identity.ts'
+import { DENIALS, IAP_DENIALS, type RefusalReason } from './errors.ts'
+import { assertionValues, type RequestFacts } from './headers.ts'
+import { type Health, RESERVED_PREFIX, serveReserved } from './health.ts'
+import type { IapIdentity, IapVerifier } from './iap/verify.ts'
 import { originAllowed } from './origin.ts'
-import { deny, mustClose } from './refusal.ts'
+import { deny } from './refusal.ts'
 import { TARGET_PROBLEM, UNKNOWN_EXPECTATION } from './request-target.ts'
 import { tookUpgradePath } from './upgrade.ts'
 import type { IdTokenSource } from './upstream-id-token.ts'
@@ -14,13 +15,8 @@ import type { IdTokenSource } from './upstream-id-token.ts'
 /** Where stages 1 and 2 put a client: its address and whether the allowlist admits it, or why neither. */
 type Placement = { address: string; allowed: boolean } | { problem: ClientAddressProblem }
 
-/** The IAP stage as the pipeline sees it (proxy/iap/verify.ts implements it). */
-export interface AssertionVerifier {
-  verify(
-    assertions: readonly string[],
-  ): Promise<{ ok: true; identity: VerifiedIdentity } | { ok: false; reason: string }>
-  readonly keysReady: boolean
-}
+/** The IAP stage as the pipeline sees it: proxy/iap/verify.ts, less its start and stop. */
+export type AssertionVerifier = Pick<IapVerifier, 'verify' | 'keysReady'>
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -30,6 +26,8 @@ declare module 'fastify' {
     clientAddress: string | null
     /** Set when a stage refused the request: the machine-readable reason for the log, never sent. */
     denialReason: RefusalReason | null
+    /** The verified email of an identity ALLOWED_EMAILS / ALLOWED_DOMAINS refused, for the log. */
+    refusedEmail: string | null
   }
 }
 
@@ -44,7 +42,7 @@ declare module 'fastify' {
  *      WebSocket origin             own host or ALLOWED_ORIGINS (upgrades)     403
  *   3. IAP assertion                x-goog-iap-jwt-assertion                   401 (403 identity, 503 no keys)
  *   4. upstream credential          ID token for a private upstream (optional)  503
- *   5. facts for the upstream       client address, proto, host, identity      (headers set in identity.ts)
+ *   5. facts for the upstream       client address, proto, host, identity      (headers set in headers.ts)
  *
  * It runs as Fastify's first onRequest hook, which also runs for WebSocket upgrades (the proxy
  * dispatches them through the router), so both paths meet the same stages.
@@ -98,7 +96,7 @@ export function createPipeline(config: GatewayConfig, { health, verifier, idToke
     }
     const rawUrl = request.url // Fastify's getter for the raw, undecoded target, in origin form
     // Exact, undecoded prefix: `//_gateway/`, `/%5Fgateway/` or `/_GATEWAY/` are ordinary requests below.
-    if (rawUrl.startsWith('/_gateway/')) return serveReserved(rawUrl, request, reply, health)
+    if (rawUrl.startsWith(RESERVED_PREFIX)) return serveReserved(rawUrl, request, reply, health)
 
     const placed = placeClient(request)
     if ('problem' in placed) return deny(request, reply, DENIALS.forbidden, placed.problem)
@@ -109,12 +107,16 @@ export function createPipeline(config: GatewayConfig, { health, verifier, idToke
       return deny(request, reply, DENIALS.forbidden, 'websocket_origin_not_allowed')
     }
 
-    let identity: VerifiedIdentity | undefined
+    let identity: IapIdentity | undefined
     let assertion: string | undefined
     if (verifier !== undefined) {
       const assertions = assertionValues(request.raw.rawHeaders)
       const result = await verifier.verify(assertions)
-      if (!result.ok) return deny(request, reply, denialForIapFailure(result.reason), `iap_${result.reason}`)
+      if (!result.ok) {
+        // Who was refused is the operator's first question; the address only, never the assertion.
+        if (result.email !== undefined) request.refusedEmail = result.email
+        return deny(request, reply, IAP_DENIALS[result.reason], `iap_${result.reason}`)
+      }
       identity = result.identity
       assertion = assertions[0]
     }
@@ -139,35 +141,9 @@ export function createPipeline(config: GatewayConfig, { health, verifier, idToke
   }
 }
 
-function denialForIapFailure(reason: string): Denial {
-  if (reason === 'identity') return DENIALS.forbidden
-  if (reason === 'no_keys') return DENIALS.unavailable
-  return DENIALS.unauthenticated
-}
-
 /** Behind trusted proxies the scheme the user typed is theirs to report; directly, it is plain HTTP. */
 function forwardedProto(header: string | string[] | undefined, trustProxyHops: number): 'http' | 'https' {
   if (trustProxyHops === 0 || typeof header !== 'string') return 'http'
   const last = header.slice(header.lastIndexOf(',') + 1).trim()
   return last === 'https' ? 'https' : 'http'
-}
-
-async function serveReserved(rawUrl: string, request: FastifyRequest, reply: FastifyReply, health: Health) {
-  const queryAt = rawUrl.indexOf('?')
-  const path = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt)
-  const readable = request.method === 'GET' || request.method === 'HEAD'
-  if (!readable || (path !== HEALTH_PATH && path !== READY_PATH)) {
-    return deny(request, reply, DENIALS.notFound, 'reserved_path_unknown')
-  }
-  // Answered without any check, so a body sent along is not read either: close after the answer (as
-  // after a refusal), or a client trickling it would hold the connection.
-  if (mustClose(request.raw)) reply.header('connection', 'close')
-  if (path === HEALTH_PATH) {
-    return reply.code(200).header('cache-control', 'no-store').type('text/plain; charset=utf-8').send('ok\n')
-  }
-  const readiness = await health.readiness()
-  return reply
-    .code(readiness.ready ? 200 : 503)
-    .header('cache-control', 'no-store')
-    .send({ status: readiness.ready ? 'ready' : 'not ready', reasons: readiness.reasons, iap: readiness.iap })
 }

@@ -58,15 +58,28 @@ export function denyError(
 
 function refusal(request: FastifyRequest, denial: Denial, reason: RefusalReason) {
   request.denialReason = reason
-  const body = `{"error":"${denial.message}","requestId":"${request.id}"}`
-  const headers: Record<string, string> = {
-    'cache-control': 'no-store',
-    'content-type': 'application/json; charset=utf-8',
-    // ASCII only: the message is a status text, the id a UUID.
-    'content-length': String(body.length),
-  }
+  const headers: Record<string, string> = { ...REFUSAL_HEADERS }
+  const body = refusalBody(denial.message, request.id)
+  // ASCII only: the message is a status text, the id a UUID.
+  headers['content-length'] = String(body.length)
   if (mustClose(request.raw)) headers.connection = 'close'
   return { headers, body }
+}
+
+/** The headers every refusal carries besides its length (client-error.ts writes them by hand). */
+export const REFUSAL_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'cache-control': 'no-store',
+  'content-type': 'application/json; charset=utf-8',
+})
+
+/**
+ * Every refusal's body: the status text, and the request id when there is a request (Node's parser
+ * refuses some bytes before there is one, client-error.ts).
+ */
+export function refusalBody(message: string, requestId?: string): string {
+  return requestId === undefined
+    ? `{"error":"${message}"}`
+    : `{"error":"${message}","requestId":"${requestId}"}`
 }
 
 /**

@@ -83,6 +83,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDependen
   })
   app.decorateRequest('gateway', null)
   app.decorateRequest('denialReason', null)
+  app.decorateRequest('refusedEmail', null)
   app.decorateRequest('clientAddress', null)
   app.decorateRequest('upstreamHeaders', null)
   const { idTokenAudience } = config.upstream

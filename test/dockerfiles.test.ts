@@ -142,7 +142,7 @@ t.test('.dockerignore keeps node_modules, tests, shims and local state out of th
   const ignored = dockerignore.default({ ignorecase: false }).add(read('.dockerignore'))
   for (const path of [
     'node_modules/fastify/package.json',
-    'test/secrets/resolve.test.ts',
+    'test/proxy/secrets/resolve.test.ts',
     'test/e2e/helpers/offline-tiktoken.cjs',
     '.local/state.json',
     '.local/flowise-3.1.4/node_modules/flowise/package.json',

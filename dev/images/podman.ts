@@ -1,5 +1,6 @@
 // The one way this project calls podman: argv only (never a shell), output kept for the error message,
-// and the flags that work on the machines this project is built on (google-cloud-facts.md section 8):
+// and the flags that work on the machines this project is built on (docs/images.md, "Building here:
+// podman and the stand-in base"):
 //   - runc, not crun, and the cgroupfs manager: crun refuses these machines' hybrid cgroups;
 //   - builds: --isolation=chroot and the host network (no bridge plugin, no user namespaces needed),
 //     --pull=never (no image registry is reachable: the base is made locally, see stand-in-base.ts),

@@ -1,6 +1,6 @@
 // The base both Dockerfiles start from, `node:24.21.0-bookworm-slim`, made locally when no image
-// registry is reachable (google-cloud-facts.md section 8): Debian 12 from debootstrap, the Node binary
-// of the `node` devDependency (the same 24.21.0 the tests run on), and what the official image puts
+// registry is reachable (docs/images.md, "Building here: podman and the stand-in base"): Debian 12
+// from debootstrap, the Node binary of the `node` devDependency (the same 24.21.0 the tests run on), and what the official image puts
 // beside it (nodejs/docker-node, 24/bookworm-slim/Dockerfile, read in its repository): npm and corepack
 // as Node's release tarball carries them, yarn 1.22.22 under /opt with its links in /usr/local/bin, the
 // user `node` (1000:1000), docker-entrypoint.sh as the ENTRYPOINT. Package managers are there so the

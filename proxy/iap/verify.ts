@@ -8,22 +8,9 @@
 // converting to DER with ecdsa-sig-formatter (what google-auth-library and jwa use) and verifying that.
 import { verify as verifySignature } from 'node:crypto'
 import { joseToDer } from 'ecdsa-sig-formatter'
+import type { IapFailureReason } from '../errors.ts'
 import { createKeySet, type IapKeySet, type KeyLog, type KeySetOptions } from './keys.ts'
 import { createTokenCache } from './token-cache.ts'
-
-export type IapFailureReason =
-  | 'missing'
-  | 'malformed'
-  | 'alg'
-  | 'unknown_kid'
-  | 'signature'
-  | 'expired'
-  | 'not_yet_valid'
-  | 'lifetime'
-  | 'audience'
-  | 'issuer'
-  | 'identity'
-  | 'no_keys'
 
 export interface IapIdentity {
   /** plain address, for X-Forwarded-Email and the allowlist (an external identity's prefix removed) */
@@ -37,9 +24,13 @@ export interface IapIdentity {
   userEmailHeader: string
 }
 
+/** Why an assertion was refused: a closed set (proxy/errors.ts, each with its status). */
+export type { IapFailureReason }
+
 export type IapResult =
   | { ok: true; identity: IapIdentity }
-  | { ok: false; reason: IapFailureReason /** for 'identity' only: who was refused */; email?: string }
+  /** `email`, for 'identity' only: the verified address that ALLOWED_EMAILS / ALLOWED_DOMAINS refused. */
+  | { ok: false; reason: IapFailureReason; email?: string }
 
 export interface IapVerifier {
   verify(assertions: readonly string[]): Promise<IapResult>

@@ -1,18 +1,7 @@
 import { crc32c } from '@aws-crypto/crc32c'
-import createError from '@fastify/error'
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager'
+import { GW_ERR_SECRET, GW_ERR_SECRET_REFERENCE } from '../errors.ts'
 import { isReference, parseReference, resourceName, type SecretReference } from './reference.ts'
-
-/** A value in the environment starts with sm:// but is not a reference (names the variable and value). */
-export const GW_ERR_SECRET_REFERENCE = createError<'GW_ERR_SECRET_REFERENCE', [string]>(
-  'GW_ERR_SECRET_REFERENCE',
-  'invalid secret reference: %s',
-)
-/** A secret could not be read; names the variable and the resource, never a value. */
-export const GW_ERR_SECRET = createError<'GW_ERR_SECRET', [string]>(
-  'GW_ERR_SECRET',
-  'cannot resolve secret: %s',
-)
 
 export interface ResolveOptions {
   /** Attempts per secret, the first included, when Secret Manager answers with a transient error. */

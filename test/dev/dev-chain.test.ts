@@ -158,8 +158,8 @@ t.test('stop() ends the gateway process and frees the emulator port', async (t) 
   await chain.stop()
   t.notOk(isRunning(gateway?.pid as number), 'the gateway pid is gone')
   await t.rejects(fetch(`${chain.url}/`), 'the emulator no longer accepts')
-  await chain.stop()
-  t.pass('a second stop() is harmless')
+  await t.resolves(chain.stop(), 'a second stop() is harmless')
+  t.notOk(isRunning(gateway?.pid as number), 'and starts nothing again')
 })
 
 t.test('a gateway that ends on its own is reported through ended', async (t) => {
@@ -206,8 +206,8 @@ t.test('a child that ignores SIGTERM is killed after its grace period', async (t
   t.ok(Date.now() - started >= 300, 'waited for the grace period')
   t.same(await child.exited, { code: null, signal: 'SIGKILL' })
   t.notOk(isRunning(child.pid))
-  await terminate(child)
-  t.pass('terminating an ended child is harmless')
+  await t.resolves(terminate(child), 'terminating an ended child is harmless')
+  t.same(await child.exited, { code: null, signal: 'SIGKILL' }, 'its exit is still the first one')
 })
 
 t.test('waitUntilReady reports the last answer when the gateway never gets ready', async (t) => {

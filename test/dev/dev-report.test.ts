@@ -31,7 +31,7 @@ t.test('the summary leads with the one URL to open and says what is not ready ye
   }
   const options = parseDevOptions(['--hd=corp.example', '--sub=accounts.google.com:7'], {})
   const ready = summary(chain, options, true, [])
-  t.match(ready, /^\nOpen http:\/\/127\.0\.0\.1:8080\/\n/)
+  t.match(ready, /\nOpen http:\/\/127\.0\.0\.1:8080\/\n$/, 'the URL to open is the last line')
   t.match(ready, 'identity  dev@example.com (accounts.google.com:7, hd corp.example)')
   t.match(ready, 'keys at http://127.0.0.1:8080/_iap_emulator/verify/public_key')
   t.match(ready, 'gateway   http://127.0.0.1:41000  (pid 4242; refuses anything that skips the emulator)')

@@ -14,19 +14,27 @@ type Dev = {
   child: ChildProcess
   stdout: () => string
   stderr: () => string
+  /** stdout and stderr in the order they arrived, as a terminal shows them */
+  output: () => string
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
   waitFor(pattern: RegExp): Promise<RegExpMatchArray>
 }
 
-function runDev(t: { teardown(fn: () => unknown): void }, args: string[]): Dev {
-  const child = spawn(process.execPath, [DEV, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+function runDev(t: { teardown(fn: () => unknown): void }, args: string[], extraEnv = {}): Dev {
+  const child = spawn(process.execPath, [DEV, ...args], {
+    env: { ...env, ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let stdout = ''
   let stderr = ''
+  let output = ''
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     stdout += chunk
+    output += chunk
   })
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk
+    output += chunk
   })
   const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }))
   // SIGTERM, not SIGKILL: dev then stops the gateway it started (also when tap's timeout ends the test)
@@ -42,6 +50,7 @@ function runDev(t: { teardown(fn: () => unknown): void }, args: string[]): Dev {
     child,
     stdout: () => stdout,
     stderr: () => stderr,
+    output: () => output,
     exited: exited as Dev['exited'],
     async waitFor(pattern) {
       for (;;) {
@@ -92,6 +101,19 @@ t.test(
     await t.rejects(fetch(`${url}/`), 'nothing listens on the URL any more')
   },
 )
+
+t.test('the URL to open is the last line, after the gateway’s own “Server listening”', async (t) => {
+  const upstream = await startEchoUpstream()
+  t.teardown(() => upstream.close())
+  // at LOG_LEVEL=info the gateway logs its own address, the one that refuses a browser
+  const dev = runDev(t, ['--port=0', `--upstream=${upstream.url}`], { LOG_LEVEL: 'info' })
+  const [, url] = (await dev.waitFor(/^Open (http:\S+)\/\n$/m)) as [string, string]
+  await new Promise((resolve) => setTimeout(resolve, 300)) // anything still on its way
+  const lines = dev.output().trimEnd().split('\n')
+  t.equal(lines.at(-1), `Open ${url}/`, 'nothing after it')
+  const listening = lines.findIndex((line) => line.includes('Server listening at'))
+  t.ok(listening !== -1 && listening < lines.length - 1, 'Fastify’s line came first')
+})
 
 t.test('a second Ctrl-C kills what is still draining', async (t) => {
   const upstream = await startEchoUpstream()

@@ -18,7 +18,7 @@ import {
   TEST_AUDIENCE,
   until,
 } from './iap.ts'
-import { startUpstream, type Upstream } from './upstream.ts'
+import { type RawUpstream, startRawUpstream, startUpstream, type Upstream } from './upstream.ts'
 
 export const MAIN = fileURLToPath(new URL('../../proxy/main.ts', import.meta.url))
 
@@ -270,17 +270,34 @@ export async function gatewayInFront(
   basePath = '',
 ): Promise<{ upstream: Upstream; gateway: RunningGateway }> {
   const upstream = await startUpstream()
+  t.teardown(() => upstream.close())
+  return { upstream, gateway: await gatewayBefore(t, upstream.url + basePath, env) }
+}
+
+/** The gateway (from 127.0.0.1, IAP off) in front of `upstreamUrl`, whatever answers there; closed when `t` ends. */
+export async function gatewayBefore(
+  t: Test,
+  upstreamUrl: string,
+  env: Record<string, string> = {},
+): Promise<RunningGateway> {
   const gateway = await startGateway({
-    UPSTREAM_URL: upstream.url + basePath,
+    UPSTREAM_URL: upstreamUrl,
     ALLOWED_CIDRS: '127.0.0.1',
     IAP_DISABLED: 'true',
     ...env,
   })
-  t.teardown(async () => {
-    await gateway.close()
-    await upstream.close()
-  })
-  return { upstream, gateway }
+  t.teardown(() => gateway.close())
+  return gateway
+}
+
+/** The same in front of a raw-socket upstream (startRawUpstream) answering with `script`. */
+export async function gatewayInFrontOfRaw(
+  t: Test,
+  script: (socket: Socket) => void,
+): Promise<{ upstream: RawUpstream; gateway: RunningGateway }> {
+  const upstream = await startRawUpstream(script)
+  t.teardown(() => upstream.close())
+  return { upstream, gateway: await gatewayBefore(t, upstream.url) }
 }
 
 /** The same with the real IAP verifier (startVerifyingGateway); `keepHeaderLines` as in startUpstream. */

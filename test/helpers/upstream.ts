@@ -6,7 +6,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { WebSocketServer } from 'ws'
 
@@ -136,11 +136,30 @@ function headersOf(rawHeaders: string[]): IncomingHttpHeaders {
   return headers
 }
 
-/** A port that nothing listens on (bound, then released). */
-export async function unusedPort(): Promise<number> {
-  const server = createServer()
+/**
+ * An upstream below HTTP: answers every request with `script(socket)` once its first bytes arrive,
+ * for exact bytes Node's http server would rewrite (Connection, Keep-Alive), garbage, hang-ups and
+ * answers cut short. Keeps the sockets it saw.
+ */
+export interface RawUpstream {
+  readonly url: string
+  readonly sockets: Socket[]
+  close(): Promise<void>
+}
+
+export async function startRawUpstream(script: (socket: Socket) => void): Promise<RawUpstream> {
+  const sockets: Socket[] = []
+  const server = createNetServer((socket) => {
+    sockets.push(socket)
+    socket.once('data', () => script(socket))
+  })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    sockets,
+    close: async () => {
+      for (const socket of sockets) socket.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
 }
