@@ -9,7 +9,6 @@ import { parse, stringify } from 'yaml'
 import { readConfig, validateConfig } from '../../../deploy/config.ts'
 import { main } from '../../../deploy/main.ts'
 import { describe as describeService, parseRunLocal } from '../../../deploy/run-local/command.ts'
-import { RUN_LOCAL_ERRORS } from '../../../deploy/run-local/errors.ts'
 import { localSecrets } from '../../../deploy/run-local/local-secrets.ts'
 import {
   hostPorts,
@@ -422,8 +421,3 @@ t.test(
     )
   },
 )
-
-t.test('every run-local error code is documented in docs/run-local.md', async (t) => {
-  const doc = readFileSync(`${ROOT}docs/run-local.md`, 'utf8')
-  for (const code of Object.keys(RUN_LOCAL_ERRORS)) t.match(doc, new RegExp(`\`${code}\``), code)
-})
