@@ -309,3 +309,4 @@ t.test('both example configs are valid', async (t) => {
   t.equal(webapp.database.enabled, false)
   t.equal(webapp.storage.enabled, false)
 })
+

@@ -17,7 +17,9 @@ function documented(doc: string): Map<string, number> {
   t.ok(start >= 0, `${doc} has an Errors section`)
   const end = text.indexOf('\n## ', start + 1)
   const section = text.slice(start, end < 0 ? undefined : end)
-  return new Map([...section.matchAll(/^\| `([A-Z_]+)` \| (\d) \|/gm)].map((m) => [m[1] as string, Number(m[2])]))
+  return new Map(
+    [...section.matchAll(/^\| `([A-Z_]+)` \| (\d) \|/gm)].map((m) => [m[1] as string, Number(m[2])]),
+  )
 }
 
 t.test('every code is documented with its exit status, and every documented code exists', async (t) => {
