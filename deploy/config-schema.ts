@@ -29,7 +29,7 @@ export interface GatewayConfig {
   build: Build
   /** Image tag; a tag that exists is not rebuilt, so a new gateway needs a new tag [0.1.0]. */
   tag: string
-  /** vCPUs, like 1, 2 or 0.5 ['1']. */
+  /** vCPUs: 1, or a whole number up to 8 (gen2 needs at least 1) ['1']. */
   cpu: string
   /** Memory limit, like 512Mi or 2Gi [512Mi]. */
   memory: string
@@ -63,7 +63,7 @@ export interface AppConfig {
   env: Record<string, string>
   /** Secrets in the environment: Flowise's five, then `app.secrets` ("generate" or an existing secret id). */
   secrets: AppSecret[]
-  /** vCPUs, like 1, 2 or 0.5 ['1']. */
+  /** vCPUs: 1, or a whole number up to 8 (gen2 needs at least 1) ['1']. */
   cpu: string
   /** Memory limit [2Gi for Flowise, 512Mi otherwise]. */
   memory: string

@@ -4,7 +4,7 @@ import { resolve } from 'node:path'
 import { NAME, NAME_HINT, type Reader, TAG } from './config-reader.ts'
 import type { Build, GatewayConfig } from './config-schema.ts'
 
-const CPU = /^(0\.[1-9][0-9]*|[1-8])$/
+const CPU = /^(0\.[0-9]+|[1-8])$/
 const MEMORY = /^[1-9][0-9]*(Mi|Gi)$/
 
 export function build(
@@ -25,8 +25,22 @@ export function build(
   }
 }
 
+/**
+ * A container's vCPUs. The service runs in the second generation execution environment (the
+ * `execution-environment: gen2` annotation, service-yaml.ts), and below 1 vCPU "You must use the first
+ * generation execution environment" (cloud.google.com/run/docs/configuring/services/cpu): Cloud Run
+ * would refuse the revision at apply, so 0.5 is refused here, at plan.
+ */
 export function cpu(r: Reader, path: string): string {
-  return r.string(path, '1', CPU, 'must be a CPU count like 1, 2 or 0.5')
+  const value = r.string(path, '1', CPU, 'must be a CPU count from 1 to 8')
+  if (!r.reported(path) && Number(value) < 1) {
+    r.problem(
+      path,
+      'must be at least 1: the service runs in Cloud Run\'s second generation execution environment, which needs 1 vCPU or more per container ("You must use the first generation execution environment" below 1)',
+      value,
+    )
+  }
+  return value
 }
 
 export function memory(r: Reader, path: string, fallback: string): string {

@@ -310,3 +310,21 @@ t.test('both example configs are valid', async (t) => {
   t.equal(webapp.storage.enabled, false)
 })
 
+// The service runs in the second generation execution environment, and Cloud Run takes less than 1 vCPU
+// only in the first ("You must use the first generation execution environment":
+// cloud.google.com/run/docs/configuring/services/cpu): 0.5 would be refused by Cloud Run at apply.
+t.test('a CPU below 1 is refused at plan: the second generation needs 1 vCPU or more', async (t) => {
+  const message = problems({ ...minimal, gateway: { cpu: '0.5' }, app: { cpu: 0.25 } })
+  t.match(
+    message,
+    /gateway\.cpu: must be at least 1: the service runs in Cloud Run's second generation execution environment.* \(got "0\.5"\)/,
+  )
+  t.match(message, /app\.cpu: must be at least 1: .* \(got "0\.25"\)/)
+  t.match(
+    problems({ ...minimal, app: { cpu: 'lots' } }),
+    /app\.cpu: must be a CPU count from 1 to 8 \(got "lots"\)/,
+  )
+  const whole = validateConfig({ ...minimal, gateway: { cpu: 2 }, app: { cpu: '4', memory: '8Gi' } }, '/')
+  t.same([whole.gateway.cpu, whole.app.cpu], ['2', '4'])
+  t.same([validateConfig(minimal, '/').gateway.cpu, validateConfig(minimal, '/').app.cpu], ['1', '1'])
+})
