@@ -63,10 +63,19 @@ t.test('Flowise moved off 3000 gets PORT; its probe window is the whole startupS
 
 t.test('differences: what the config sets must be there; Google may add more', async (t) => {
   t.same(differences({ a: 1, b: { c: 'x' } }, { a: '1', b: { c: 'x', extra: true }, more: 1 }), [])
-  t.same(differences({ a: [1, 2] }, { a: [1] }), ['a'])
-  t.same(differences({ a: [{ x: 1 }] }, { a: [{ x: 2 }] }), ['a[0].x'])
-  t.same(differences({ a: { b: 1 } }, { a: 'flat' }), ['a'])
-  t.same(differences('x', 'y'), ['(value)'])
+  t.same(differences({ a: [1, 2] }, { a: [1] }), ['a: live 1 entry, config 2 entries'])
+  t.same(differences({ a: [{ x: 1 }] }, { a: [{ x: 2 }] }), ['a[0].x: live 2, config 1'])
+  t.same(differences({ a: { b: 1 } }, { a: 'flat' }), ['a: live flat, config a mapping'])
+  t.same(differences('x', 'y'), ['(value): live y, config x'])
+  t.same(differences({ cpu: '2' }, {}), ['cpu: live unset, config 2'])
+  t.same(
+    differences(
+      { env: [{ name: 'K', value: 'from-config' }] },
+      { env: [{ name: 'K', value: 'set-by-hand' }] },
+    ),
+    ['env[0].value: live and config differ (values not shown)'],
+    "a variable's value is not shown: one set by hand may be a secret",
+  )
 })
 
 // Issue 14, points 2, 10, 12 and 15: what the Flowise container and the service say.
