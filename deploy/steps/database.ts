@@ -172,9 +172,7 @@ export function databaseStep(c: DeployConfig): Step {
         describe: () => ['services', 'vpc-peerings', 'list', `--network=${c.network.name}`],
         absent: (peerings) => peerings.length === 0,
         check: (peerings) =>
-          peerings[0]?.reservedPeeringRanges?.includes(n.psaRange)
-            ? []
-            : [`range ${n.psaRange} not peered`],
+          peerings[0]?.reservedPeeringRanges?.includes(n.psaRange) ? [] : [`range ${n.psaRange} not peered`],
         create: () => [
           cmd(
             [

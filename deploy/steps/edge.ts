@@ -2,7 +2,7 @@
 // backend service with Armor attached and IAP on, and who may pass IAP. The backend service's id is
 // what the gateway's IAP audience names, so it is created before the Cloud Run service.
 import type { DeployConfig } from '../config.ts'
-import { type Policy, membersOf } from './iam.ts'
+import { membersOf, type Policy } from './iam.ts'
 import { names } from './names.ts'
 import { type Command, cmd, type Resource, type Step } from './types.ts'
 

@@ -8,7 +8,7 @@
 // A user-specified build account needs exactly: logging.logWriter (logs in Cloud Logging), write on the
 // repository it pushes to, and read on the bucket its sources are staged in.
 import type { DeployConfig } from '../config.ts'
-import { type Policy, membersOf } from './iam.ts'
+import { membersOf, type Policy } from './iam.ts'
 import { buildMember, member, names } from './names.ts'
 import { cmd, type Resource, type Step } from './types.ts'
 

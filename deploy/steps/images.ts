@@ -4,7 +4,7 @@
 import { stringify } from 'yaml'
 import type { Build, DeployConfig } from '../config.ts'
 import { imageRef } from '../service-yaml.ts'
-import { type Policy, membersOf } from './iam.ts'
+import { membersOf, type Policy } from './iam.ts'
 import { buildMember, names } from './names.ts'
 import { privateBucket } from './storage.ts'
 import { cmd, type Poll, type Resource, type Step } from './types.ts'

@@ -2,7 +2,7 @@
 // values reach gcloud on stdin only. The runtime service account gets secretAccessor on each secret.
 import type { DeployConfig } from '../config.ts'
 import { DeployError } from '../errors.ts'
-import { type Policy, membersOf } from './iam.ts'
+import { membersOf, type Policy } from './iam.ts'
 import { member } from './names.ts'
 import { type Context, cmd, type Resource, type Step } from './types.ts'
 

@@ -1,7 +1,7 @@
 // Step 6: the bucket Flowise keeps its files in (STORAGE_TYPE=gcs), with object admin for the runtime
 // service account on this bucket only.
 import type { DeployConfig } from '../config.ts'
-import { type Policy, membersOf } from './iam.ts'
+import { membersOf, type Policy } from './iam.ts'
 import { member } from './names.ts'
 import { cmd, type Resource, type Step } from './types.ts'
 

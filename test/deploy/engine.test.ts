@@ -149,11 +149,13 @@ t.test('plan --format sh refuses a script that would use a value no earlier step
     id: 'uses',
     title: 'uses an unknown value',
     describe: () => ['describe', 'missing'],
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the deploy's own ${NAME} placeholder, not a template
     create: () => [{ argv: ['create', '--ref=${NEVER_ASSIGNED}'] }],
   }
   const planned = await e.plan([step(uses)])
   t.throws(() => shellScript(planned, e.context), {
     message:
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the deploy's own ${NAME} placeholder, not a template
       'plan --format sh: the command for uses an unknown value needs ${NEVER_ASSIGNED}, which no earlier step of the script assigns',
   })
 })

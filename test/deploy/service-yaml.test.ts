@@ -44,7 +44,7 @@ t.test('custom app: its own port, args, env and secrets; no database, bucket or 
     { name: 'A', value: 'b' },
   ])
   t.same(app.startupProbe.httpGet, { path: '/', port: 5000 })
-  const genv = Object.fromEntries(gateway.env.map((e: any) => [e.name, e.value]))
+  const genv = Object.fromEntries(gateway.env.map((e) => [e.name, e.value]))
   t.equal(genv.UPSTREAM_URL, 'http://127.0.0.1:5000')
   t.equal(genv.ALLOWED_EMAILS, 'a@example.com')
   t.equal(genv.ALLOWED_DOMAINS, 'example.com')
@@ -57,7 +57,7 @@ t.test('custom app: its own port, args, env and secrets; no database, bucket or 
 t.test('Flowise moved off 3000 gets PORT; its probe window is the whole startupSeconds', async (t) => {
   const c = validateConfig({ ...base, app: { port: 3100, startupSeconds: 95 } }, '/')
   const app = serviceObject(c, values).spec.template.spec.containers[1]
-  t.ok(app.env.some((e: any) => e.name === 'PORT' && e.value === '3100'))
+  t.ok(app.env.some((e) => e.name === 'PORT' && e.value === '3100'))
   t.equal(app.startupProbe.failureThreshold * app.startupProbe.periodSeconds, 100)
 })
 
@@ -84,9 +84,7 @@ t.test(
   async (t) => {
     const c = validateConfig({ ...base, name: 'fw' }, '/')
     const svc = serviceObject(c, { ...values, databasePasswordVersion: '3' })
-    const env = Object.fromEntries(
-      svc.spec.template.spec.containers[1].env.map((e: any) => [e.name, e.value]),
-    )
+    const env = Object.fromEntries(svc.spec.template.spec.containers[1].env.map((e) => [e.name, e.value]))
     t.match(env, {
       DATABASE_HOST: '/cloudsql/demo-project:europe-west1:fw-db',
       DATABASE_PORT: '5432',
