@@ -100,13 +100,11 @@ function policyProblems(x: Context, json: Policy): string[] {
   const invokers = membersOf(json, INVOKER)
   if (invokers.length !== 1 || invokers[0] !== iapAgent(x))
     out.push(`run.invoker: live ${invokers.join(', ') || 'none'}, config ${iapAgent(x)} only`)
-  // A public invoker is already in the line above.
-  const exposed = (json.bindings ?? []).filter(
-    (b) => b.role !== INVOKER && (b.members ?? []).some((m) => PUBLIC.has(m)),
-  )
-  for (const b of exposed) {
-    const members = (b.members ?? []).filter((m) => PUBLIC.has(m))
-    out.push(`${b.role}: live ${members.join(', ')}, config no public member`)
+  for (const b of json.bindings ?? []) {
+    const exposed = (b.members ?? []).filter((m) => PUBLIC.has(m))
+    // A public invoker is already in the line above.
+    if (b.role !== INVOKER && exposed.length > 0)
+      out.push(`${b.role}: live ${exposed.join(', ')}, config no public member`)
   }
   return out
 }

@@ -68,6 +68,10 @@ t.test('differences: what the config sets must be there; Google may add more', a
   t.same(differences({ a: { b: 1 } }, { a: 'flat' }), ['a: live flat, config a mapping'])
   t.same(differences('x', 'y'), ['(value): live y, config x'])
   t.same(differences({ cpu: '2' }, {}), ['cpu: live unset, config 2'])
+  t.same(differences({ a: 'x', b: 'y' }, { a: { n: 1 }, b: null }), [
+    'a: live a mapping, config x',
+    'b: live null, config y',
+  ])
   t.same(
     differences(
       { env: [{ name: 'K', value: 'from-config' }] },

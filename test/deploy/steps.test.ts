@@ -423,6 +423,15 @@ t.test('edge: a custom IAP OAuth client is set from a flags file, its secret nev
     iap: { enabled: true, oauth2ClientId: client.clientId },
   }
   t.same(backend.check?.(done, x), [])
+  t.same(backend.check?.({ ...done, iap: { enabled: true } }, x), [
+    `IAP OAuth client: live Google-managed, config ${client.clientId}`,
+  ])
+  t.same(backend.check?.({ ...done, iap: { enabled: true, oauth2ClientId: 'old' } }, x), [
+    `IAP OAuth client: live old, config ${client.clientId}`,
+  ])
+  t.same(backend.check?.({ ...done, iap: { enabled: false } }, x), [
+    `IAP: live off, config on with OAuth client ${client.clientId}`,
+  ])
   const read = find(secretsStep(c), 'oauth-client-secret/iap-oauth')
   t.equal(read.readOnly, true)
   t.same(read.create(x), [], "the user's secret: never created here")
@@ -437,11 +446,18 @@ t.test('frontend: a MODERN TLS 1.2 policy on the HTTPS proxy; IPv6 only with IPv
     'profile: live COMPATIBLE, config MODERN',
     'minimum TLS version: live TLS_1_0, config TLS_1_2',
   ])
+  t.same(policy.check?.({}, x), [
+    'profile: live none, config MODERN',
+    'minimum TLS version: live none, config TLS_1_2',
+  ])
   t.same(argv(policy.update?.(x, {}) ?? []), [
     'compute ssl-policies update fw-ssl-policy --global --profile=MODERN --min-tls-version=1.2',
   ])
   const proxy = find(f, 'https-proxy')
   t.same(proxy.check?.({}, x), ['SSL policy: live none, config fw-ssl-policy'])
+  t.same(proxy.check?.({ sslPolicy: '.../sslPolicies/old' }, x), [
+    'SSL policy: live old, config fw-ssl-policy',
+  ])
   t.same(argv(proxy.update?.(x, {}) ?? []), [
     'compute target-https-proxies update fw-https-proxy --global --ssl-policy=fw-ssl-policy',
   ])
