@@ -87,9 +87,10 @@ t.test(
 t.test(
   'a config the deploy accepts but Cloud Run would refuse is stopped before apply, naming the YAML field',
   async (t) => {
+    // (Below 1 vCPU the deploy config refuses itself: the service runs in the second generation.)
     const file = configFile((raw) => {
-      raw.app.cpu = '0.5'
-      raw.app.memory = '4Gi'
+      raw.app.cpu = '3'
+      raw.gateway.memory = '8Gi'
     })
     t.ok(readConfig(file), 'the deploy config itself is valid')
     const r = await run(['run-local', '--config', file, '--check'])
@@ -97,11 +98,11 @@ t.test(
     t.match(r.stderr, /^RUN_LOCAL_ERR_SERVICE: the service YAML is not one Cloud Run would accept:\n/)
     t.match(
       r.stderr,
-      /spec\.template\.spec\.containers\[1\]\.resources\.limits\.cpu: below 1 vCPU needs the first generation execution environment/,
+      /spec\.template\.spec\.containers\[1\]\.resources\.limits\.cpu: 3 vCPU: above 1, Cloud Run allows only 2, 4, 6 or 8/,
     )
     t.match(
       r.stderr,
-      /containers\[1\]\.resources\.limits\.memory: 4Gi with 0\.5 vCPU: Cloud Run allows at most 1Gi/,
+      /containers\[0\]\.resources\.limits\.memory: 8Gi with 1 vCPU: Cloud Run allows at most 4Gi/,
     )
   },
 )
