@@ -1,39 +1,8 @@
-// The `database` block: Cloud SQL for PostgreSQL. Edition, tier, availability and backups are checked
-// against each other here, at plan time, because Cloud SQL refuses the combinations below only when
-// `apply` is half done.
-import type { Reader } from './config-reader.ts'
-
-export type Edition = 'ENTERPRISE' | 'ENTERPRISE_PLUS'
-export type AvailabilityType = 'ZONAL' | 'REGIONAL'
-
-export interface DatabaseConfig {
-  enabled: boolean
-  instance: string
-  /**
-   * Always sent: for PostgreSQL 16 and later Cloud SQL defaults to ENTERPRISE_PLUS, which refuses the
-   * shared-core and custom tiers ("Invalid Tier (db-g1-small) for (ENTERPRISE_PLUS) Edition. Use a
-   * predefined Tier like db-perf-optimized-N-* instead": hashicorp/terraform-provider-google#20498,
-   * GoogleCloudPlatform/magic-modules#18014).
-   */
-  edition: Edition
-  tier: string
-  version: string
-  name: string
-  user: string
-  passwordSecret: string
-  deletionProtection: boolean
-  /** ZONAL by default (half the price); REGIONAL is Cloud SQL's high availability (a standby in a second zone). */
-  availabilityType: AvailabilityType
-  /** Automated daily backups kept (gcloud: 1-365; its own default is 7 on ENTERPRISE). */
-  retainedBackups: number
-  /**
-   * Days of write-ahead log kept for point-in-time recovery. Cloud SQL allows 1-7 on ENTERPRISE and
-   * 1-35 on ENTERPRISE_PLUS (`gcloud sql instances create --help`, --retained-transaction-log-days).
-   */
-  transactionLogDays: number
-  /** `destroy --delete-data` takes a final backup kept this many days (gcloud: 1-365). */
-  finalBackupDays: number
-}
+// The `database` and `network` blocks: Cloud SQL for PostgreSQL, and the VPC the service reaches its
+// private IP through. Edition, tier, availability and backups are checked against each other here, at
+// plan time, because Cloud SQL refuses the combinations below only when `apply` is half done.
+import { NAME, type Reader } from './config-reader.ts'
+import type { AvailabilityType, DatabaseConfig, Edition, NetworkConfig } from './config-schema.ts'
 
 const EDITIONS: readonly Edition[] = ['ENTERPRISE', 'ENTERPRISE_PLUS']
 const AVAILABILITY: readonly AvailabilityType[] = ['ZONAL', 'REGIONAL']
@@ -47,24 +16,9 @@ const TIERS: Record<Edition, { re: RegExp; shape: string }> = {
   },
 }
 const MAX_LOG_DAYS: Record<Edition, number> = { ENTERPRISE: 7, ENTERPRISE_PLUS: 35 }
-
-export const DATABASE_FIELDS = [
-  'enabled',
-  'instance',
-  'edition',
-  'tier',
-  'version',
-  'name',
-  'user',
-  'deletionProtection',
-  'availabilityType',
-  'retainedBackups',
-  'transactionLogDays',
-  'finalBackupDays',
-]
+const SQL_NAME = /^[a-z_][a-z0-9_]{0,62}$/
 
 export function databaseConfig(r: Reader, name: string, enabledByDefault: boolean): DatabaseConfig {
-  r.known('database', DATABASE_FIELDS)
   const edition = r.choice('database.edition', 'ENTERPRISE', EDITIONS)
   const tier = r.string('database.tier', 'db-g1-small', /^db-[a-zA-Z0-9-]+$/, 'is not a Cloud SQL tier')
   if (!r.reported('database.tier') && !TIERS[edition].re.test(tier)) {
@@ -75,15 +29,9 @@ export function databaseConfig(r: Reader, name: string, enabledByDefault: boolea
       tier,
     )
   }
-  const maxLogDays = MAX_LOG_DAYS[edition]
   return {
     enabled: r.bool('database.enabled', enabledByDefault),
-    instance: r.string(
-      'database.instance',
-      `${name}-db`,
-      /^[a-z][a-z0-9-]{0,18}[a-z0-9]$/,
-      'is not an instance name',
-    ),
+    instance: r.string('database.instance', `${name}-db`, NAME, 'is not an instance name'),
     edition,
     tier,
     version: r.string(
@@ -92,13 +40,26 @@ export function databaseConfig(r: Reader, name: string, enabledByDefault: boolea
       /^POSTGRES_[0-9]+$/,
       'must be a PostgreSQL version like POSTGRES_16',
     ),
-    name: r.string('database.name', 'flowise', /^[a-z_][a-z0-9_]{0,62}$/, 'is not a database name'),
-    user: r.string('database.user', 'flowise', /^[a-z_][a-z0-9_]{0,62}$/, 'is not a user name'),
+    name: r.string('database.name', 'flowise', SQL_NAME, 'is not a database name'),
+    user: r.string('database.user', 'flowise', SQL_NAME, 'is not a user name'),
     passwordSecret: `${name}-db-password`,
     deletionProtection: r.bool('database.deletionProtection', true),
     availabilityType: r.choice('database.availabilityType', 'ZONAL', AVAILABILITY),
     retainedBackups: r.int('database.retainedBackups', 14, 1, 365),
-    transactionLogDays: r.int('database.transactionLogDays', 7, 1, maxLogDays),
+    transactionLogDays: r.int('database.transactionLogDays', 7, 1, MAX_LOG_DAYS[edition]),
     finalBackupDays: r.int('database.finalBackupDays', 30, 1, 365),
+  }
+}
+
+export function networkConfig(r: Reader): NetworkConfig {
+  return {
+    name: r.string('network.name', 'default', NAME, 'is not a network name'),
+    subnet: r.string('network.subnet', 'default', NAME, 'is not a subnet name'),
+    subnetRange: r.string(
+      'network.subnetRange',
+      '10.8.0.0/26',
+      /^\d+\.\d+\.\d+\.\d+\/\d+$/,
+      'is not an IPv4 range',
+    ),
   }
 }

@@ -1,7 +1,15 @@
 // The config reader: typed reads of a parsed YAML tree by dotted path, each problem recorded with the
-// field and the bad value so the caller can report them all at once.
+// field and the bad value so the caller can report them all at once. The validators (config-*.ts) read
+// every field through it.
 
 export type Raw = Record<string, unknown>
+
+/** A resource name the deploy derives others from (service, repository, container, network). */
+export const NAME = /^[a-z][a-z0-9-]{0,18}[a-z0-9]$/
+export const NAME_HINT = 'must be 2-20 lowercase letters, digits or hyphens'
+/** A docker image tag. */
+export const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/
+export const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/
 
 export class Reader {
   readonly problems: string[] = []

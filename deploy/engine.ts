@@ -33,23 +33,43 @@ export interface EngineOptions {
 
 interface Observed {
   found: boolean
-  json?: any
+  /** The describe's JSON as gcloud printed it (each resource declares its shape: Resource's `J`). */
+  json?: unknown
+}
+
+/** A describe's answer: found with its JSON (null for an empty answer), or not found. */
+interface Read {
+  ok: boolean
+  json?: unknown
+}
+
+/** `secrets versions access --format=json` (Secret Manager AccessSecretVersionResponse). */
+interface AccessedVersion {
+  payload: { data: string }
 }
 
 export class Engine {
   readonly context: Context
   private readonly opts: Required<Omit<EngineOptions, 'gcloud' | 'progress'>> &
     Pick<EngineOptions, 'gcloud' | 'progress'>
-  private readonly cache = new Map<string, Promise<{ ok: boolean; json?: any }>>()
+  private readonly cache = new Map<string, Promise<Read>>()
   private readonly secrets = new Map<string, string>()
+  /** Facts asked for before anything had read them: their `${NAME}` placeholders may be in a command. */
+  private readonly placeholders = new Set<string>()
 
   constructor(config: DeployConfig, opts: EngineOptions) {
     this.opts = { concurrency: 4, pollIntervalMs: 10_000, offline: false, ...opts }
     const facts = new Map<string, string>()
-    this.context = { config, facts, fact: (name) => facts.get(name) ?? `\${${name}}` }
+    const fact = (name: string) => {
+      const value = facts.get(name)
+      if (value !== undefined) return value
+      this.placeholders.add(name)
+      return `\${${name}}`
+    }
+    this.context = { config, facts, fact }
   }
 
-  private read(argv: string[]): Promise<{ ok: boolean; json?: any }> {
+  private read(argv: string[]): Promise<Read> {
     const key = argv.join('\0')
     let pending = this.cache.get(key)
     if (!pending) {
@@ -228,7 +248,8 @@ export class Engine {
       const r = await this.opts.gcloud.must({
         argv: ['secrets', 'versions', 'access', v.version ?? 'latest', `--secret=${v.secret}`],
       })
-      value = Buffer.from(JSON.parse(r.stdout).payload.data, 'base64').toString('utf8')
+      const accessed: AccessedVersion = JSON.parse(r.stdout)
+      value = Buffer.from(accessed.payload.data, 'base64').toString('utf8')
       this.secrets.set(`${v.secret}#${v.version ?? 'latest'}`, value)
     }
     this.opts.gcloud.redactor.add(value)
@@ -248,9 +269,31 @@ export class Engine {
     return { ...command, files: { ...command.files, [f.file]: `${JSON.stringify({ [f.flag]: value })}\n` } }
   }
 
+  /**
+   * The placeholders a command still holds. A placeholder is how `plan` shows a value read at run time;
+   * in a command that runs it would reach Google as text (an audience of `${BACKEND_SERVICE_ID}` that
+   * no token matches), so a real run refuses it instead.
+   */
+  private unresolved(command: Command): string[] {
+    const { stdin, secretFlags } = command
+    const text = [
+      ...command.argv,
+      ...Object.values(command.files ?? {}),
+      ...[stdin, secretFlags].flatMap((v) => (v ? [v.secret, v.version ?? ''] : [])),
+    ].join('\n')
+    return [...this.placeholders].filter((name) => text.includes(`\${${name}}`))
+  }
+
   private async execute(command: Command, invalidate = true): Promise<void> {
     const gcloud = this.opts.gcloud
     const label = `  gcloud ${command.argv.join(' ')}`
+    const unresolved = this.unresolved(command)
+    if (unresolved.length > 0) {
+      throw new DeployError(
+        'DEPLOY_ERR_REFUSED',
+        `${label.trim()}: needs ${unresolved.join(', ')}, which nothing has read yet: not run with a placeholder`,
+      )
+    }
     if (invalidate) this.cache.clear()
     const stdin = command.stdin ? await this.secretValue(command.stdin) : undefined
     const runnable = await this.withSecretFlags(command)

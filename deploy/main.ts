@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline/promises'
 import { parseArgs } from 'node:util'
 import { readConfig } from './config.ts'
 import { Engine, type Planned } from './engine.ts'
-import { DeployError } from './errors.ts'
+import { DeployError, reportError } from './errors.ts'
 import { Gcloud } from './gcloud.ts'
 import { type Output, Progress } from './progress.ts'
 import { rotateDbPassword } from './rotate-db-password.ts'
@@ -165,12 +165,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     for (const p of pending) progress.line(`  ${p.resource.title}: ${p.reasons.join('; ')}`)
     return EXIT_PENDING
   } catch (error) {
-    if (error instanceof DeployError) {
-      io.stderr.write(`${error.code}: ${error.message}\n`)
-      return error.code === 'DEPLOY_ERR_CONFIG' || error.code === 'DEPLOY_ERR_USAGE' ? 2 : 1
-    }
-    /* c8 ignore next 2 -- a bug, not an operational failure: keep the stack */
-    throw error
+    return reportError(error, io.stderr)
   }
 }
 

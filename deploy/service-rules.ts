@@ -8,7 +8,7 @@ import { renderLocal } from './run-local/render-local.ts'
 import { readService } from './run-local/service.ts'
 
 /** The deploy field a rendered YAML field comes from, where there is one. */
-function configField(c: DeployConfig, field: string): string | undefined {
+function configField(field: string): string | undefined {
   const m = /^spec\.template\.spec\.containers\[(\d)\]\.resources\.limits\.(cpu|memory)$/.exec(field)
   if (!m) return undefined
   // service-yaml.ts renders the gateway first, the app second
@@ -26,7 +26,7 @@ export function serviceRuleProblems(c: DeployConfig): string[] {
     return error.problems.map((problem) => {
       const colon = problem.indexOf(': ')
       const field = problem.slice(0, colon)
-      const mapped = configField(c, field)
+      const mapped = configField(field)
       return mapped
         ? `${mapped}: ${problem.slice(colon + 2)} (Cloud Run's rule for ${field})`
         : `the rendered service: ${problem}`

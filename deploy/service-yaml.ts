@@ -34,6 +34,42 @@ export function cloudSqlSocketDir(c: DeployConfig): string {
 
 type Env = { name: string; value: string }[]
 
+interface HttpProbe {
+  httpGet: { path: string; port: number }
+  periodSeconds: number
+  timeoutSeconds: number
+  failureThreshold: number
+}
+
+interface Container {
+  name: string
+  image: string
+  args?: string[]
+  /** Only the ingress container has one: Cloud Run routes requests to it. */
+  ports?: { name: string; containerPort: number }[]
+  env: Env
+  resources: { limits: { cpu: string; memory: string } }
+  startupProbe: HttpProbe
+  livenessProbe?: HttpProbe
+}
+
+/** The Knative v1 Service the deploy writes (`run services replace`), as far as it sets fields. */
+export interface Service {
+  apiVersion: 'serving.knative.dev/v1'
+  kind: 'Service'
+  metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string> }
+  spec: {
+    template: {
+      metadata: { annotations: Record<string, string> }
+      spec: {
+        serviceAccountName: string
+        timeoutSeconds: number
+        containers: [gateway: Container, app: Container]
+      }
+    }
+  }
+}
+
 export function imageRef(c: DeployConfig, image: string, tag: string): string {
   return `${c.region}-docker.pkg.dev/${c.project}/${c.repository}/${image}:${tag}`
 }
@@ -84,7 +120,7 @@ function appEnv(c: DeployConfig, v: ServiceValues): Env {
   return Object.entries(env).map(([name, value]) => ({ name, value }))
 }
 
-export function serviceObject(c: DeployConfig, v: ServiceValues): Record<string, any> {
+export function serviceObject(c: DeployConfig, v: ServiceValues): Service {
   const templateAnnotations: Record<string, string> = {
     'run.googleapis.com/container-dependencies': JSON.stringify({ [GATEWAY_CONTAINER]: [c.app.container] }),
     'autoscaling.knative.dev/maxScale': String(c.maxInstances),
@@ -102,7 +138,7 @@ export function serviceObject(c: DeployConfig, v: ServiceValues): Record<string,
     templateAnnotations['run.googleapis.com/vpc-access-egress'] = 'private-ranges-only'
   }
   const period = 10
-  const app: Record<string, any> = {
+  const app: Container = {
     name: c.app.container,
     image: v.appImage,
     ...(c.app.args.length > 0 ? { args: c.app.args } : {}),
@@ -115,7 +151,7 @@ export function serviceObject(c: DeployConfig, v: ServiceValues): Record<string,
       failureThreshold: Math.ceil(c.app.startupSeconds / period),
     },
   }
-  const gateway = {
+  const gateway: Container = {
     name: GATEWAY_CONTAINER,
     image: v.gatewayImage,
     ports: [{ name: 'http1', containerPort: GATEWAY_PORT }],
@@ -168,24 +204,42 @@ export function serviceYaml(c: DeployConfig, v: ServiceValues): string {
   return stringify(serviceObject(c, v), { lineWidth: 0 })
 }
 
-/** Paths where `actual` lacks or differs from what `wanted` sets (extra fields in `actual` are Google's defaults). */
+/** A variable's value is never shown in a drift reason: one set by hand may be a secret. */
+const ENV_VALUE = /(^|\.)env\[\d+\]\.value$/
+
+const entries = (n: number) => `${n} ${n === 1 ? 'entry' : 'entries'}`
+
+function shown(value: unknown): string {
+  if (value === undefined) return 'unset'
+  if (Array.isArray(value)) return entries(value.length)
+  return typeof value === 'object' && value !== null ? 'a mapping' : String(value)
+}
+
+/**
+ * Where `actual` lacks or differs from what `wanted` sets, each as `path: live X, config Y` (fields
+ * only in `actual` are Google's defaults, not drift).
+ */
 export function differences(wanted: unknown, actual: unknown, path = ''): string[] {
   if (READ_BACK_BY_GOOGLE.some((key) => path.endsWith(`.${key}`))) return []
+  const at = path || '(value)'
   if (wanted === null || typeof wanted !== 'object') {
-    return String(wanted) === String(actual) ? [] : [path || '(value)']
+    if (String(wanted) === String(actual)) return []
+    if (ENV_VALUE.test(path)) return [`${at}: live and config differ (values not shown)`]
+    return [`${at}: live ${shown(actual)}, config ${String(wanted)}`]
   }
   if (Array.isArray(wanted)) {
-    if (!Array.isArray(actual) || actual.length !== wanted.length) return [path]
+    if (!Array.isArray(actual) || actual.length !== wanted.length)
+      return [`${at}: live ${shown(actual)}, config ${entries(wanted.length)}`]
     return wanted.flatMap((w, i) => differences(w, actual[i], `${path}[${i}]`))
   }
-  if (actual === null || typeof actual !== 'object') return [path]
+  if (actual === null || typeof actual !== 'object') return [`${at}: live ${shown(actual)}, config a mapping`]
   return Object.entries(wanted).flatMap(([k, w]) =>
     differences(w, (actual as Record<string, unknown>)[k], path ? `${path}.${k}` : k),
   )
 }
 
 /** What the service YAML does, in the few lines a reviewer needs (`plan` prints them under the command). */
-export function serviceReview(svc: Record<string, any>): string[] {
+export function serviceReview(svc: Service): string[] {
   const meta = svc.metadata.annotations
   const tpl = svc.spec.template
   const a = tpl.metadata.annotations
@@ -193,11 +247,9 @@ export function serviceReview(svc: Record<string, any>): string[] {
     `ingress ${meta['run.googleapis.com/ingress']}, run.app URL ${meta['run.googleapis.com/default-url-disabled'] === 'true' ? 'disabled' : 'enabled'}`,
     `runs as ${tpl.spec.serviceAccountName}, at most ${a['autoscaling.knative.dev/maxScale']} instance(s), requests up to ${tpl.spec.timeoutSeconds} s`,
   ]
-  for (const c of tpl.spec.containers as any[]) {
+  for (const c of tpl.spec.containers) {
     const port = c.ports?.[0]?.containerPort
-    const secrets = (c.env as { name: string; value: string }[])
-      .filter((e) => e.value.startsWith('sm://'))
-      .map((e) => `${e.name}=${e.value}`)
+    const secrets = c.env.filter((e) => e.value.startsWith('sm://')).map((e) => `${e.name}=${e.value}`)
     lines.push(
       `container ${c.name}: ${c.image}${port ? ` (the only port: ${port})` : ''}${secrets.length ? `; secrets ${secrets.join(', ')}` : ''}`,
     )

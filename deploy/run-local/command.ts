@@ -6,9 +6,9 @@
 import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { type DeployConfig, readConfig } from '../config.ts'
-import { DeployError } from '../errors.ts'
+import { reportError } from '../errors.ts'
 import type { Io } from '../main.ts'
-import { RunLocalError, type RunLocalErrorCode } from './errors.ts'
+import { RunLocalError } from './errors.ts'
 import { localImages, renderLocal } from './render-local.ts'
 import { type LocalService, localProblems, readService } from './service.ts'
 
@@ -25,14 +25,6 @@ behind the IAP emulator, with a local PostgreSQL and a local Secret Manager. DEV
                          --env flowise.STORAGE_EMULATOR_HOST=http://127.0.0.1:4443; printed by name only
   --image REF=LOCAL      run the local image LOCAL where the YAML names REF (repeatable)
   --no-build             use the images in podman's store instead of building them (cached) first`
-
-/** 2: fix the options, config or service and run again; 1: it did not start (see its output) */
-const EXIT_CODES: Readonly<Record<RunLocalErrorCode, number>> = {
-  RUN_LOCAL_ERR_SERVICE: 2,
-  RUN_LOCAL_ERR_UNSUPPORTED: 2,
-  RUN_LOCAL_ERR_USAGE: 2,
-  RUN_LOCAL_ERR_START: 1,
-}
 
 export type RunLocalOptions = Readonly<{
   config: string
@@ -181,15 +173,6 @@ export async function runLocal(argv: readonly string[], io: Io): Promise<number>
     const { runLocalUntilStopped } = await import('./start.ts')
     return await runLocalUntilStopped(config, options, io)
   } catch (error) {
-    if (error instanceof RunLocalError) {
-      io.stderr.write(`${error.code}: ${error.message}\n`)
-      return EXIT_CODES[error.code]
-    }
-    if (error instanceof DeployError) {
-      io.stderr.write(`${error.code}: ${error.message}\n`)
-      return 2
-    }
-    /* c8 ignore next 2 -- a bug, not an operational failure: keep the stack */
-    throw error
+    return reportError(error, io.stderr)
   }
 }

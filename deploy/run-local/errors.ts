@@ -1,30 +1,14 @@
-// Coded run-local errors (a closed union, as deploy/errors.ts): what failed, naming the YAML field or
-// the option, never a secret value. Every code is documented in docs/run-local.md (a test checks).
-export const RUN_LOCAL_ERRORS = {
-  /** The service YAML asks for something Cloud Run would refuse. */
-  RUN_LOCAL_ERR_SERVICE: 'the service YAML is not one Cloud Run would accept',
-  /** Cloud Run would accept it, but it cannot be run here (a gRPC probe, an NFS volume, ...). */
-  RUN_LOCAL_ERR_UNSUPPORTED: 'the service YAML asks for something run-local cannot run',
-  /** Bad command-line options or deploy config for run-local. */
-  RUN_LOCAL_ERR_USAGE: 'invalid run-local options',
-  /** A container did not start: it exited, or its startup probe failed within its window. */
-  RUN_LOCAL_ERR_START: 'the service did not start',
-} as const
+// run-local's errors: the RUN_LOCAL_ERR_* codes of the deploy's one table (../errors.ts), each with
+// every problem found, naming the YAML field or the option, never a secret value.
+import { DeployError, type DeployErrorCode } from '../errors.ts'
 
-export type RunLocalErrorCode = keyof typeof RUN_LOCAL_ERRORS
+export type RunLocalErrorCode = Extract<DeployErrorCode, `RUN_LOCAL_ERR_${string}`>
 
-export class RunLocalError extends Error {
-  readonly code: RunLocalErrorCode
-  readonly problems: readonly string[]
+export class RunLocalError extends DeployError {
+  declare readonly code: RunLocalErrorCode
 
   constructor(code: RunLocalErrorCode, problems: readonly string[]) {
-    super(
-      problems.length === 1
-        ? `${RUN_LOCAL_ERRORS[code]}: ${problems[0]}`
-        : `${RUN_LOCAL_ERRORS[code]}:\n  - ${problems.join('\n  - ')}`,
-    )
+    super(code, problems)
     this.name = 'RunLocalError'
-    this.code = code
-    this.problems = Object.freeze([...problems])
   }
 }

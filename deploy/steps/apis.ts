@@ -1,6 +1,17 @@
 // Step 1: the project, and the APIs every later step calls.
 import type { DeployConfig } from '../config.ts'
-import { cmd, type Step } from './types.ts'
+import { cmd, type Resource, type Step } from './types.ts'
+
+/** `projects describe`: the number is a string in gcloud's JSON. */
+interface Project {
+  projectNumber: string
+}
+
+/** One entry of `services list --enabled` (Service Usage API: `name` is projects/N/services/API). */
+interface EnabledService {
+  name: string
+  config?: { name?: string }
+}
 
 export function requiredApis(c: DeployConfig): string[] {
   const apis = [
@@ -19,8 +30,8 @@ export function requiredApis(c: DeployConfig): string[] {
   return apis
 }
 
-function missing(json: any, c: DeployConfig): string[] {
-  const enabled = new Set((json as any[]).map((s) => s.config?.name ?? String(s.name).split('/').pop()))
+function missing(list: EnabledService[], c: DeployConfig): string[] {
+  const enabled = new Set(list.map((s) => s.config?.name ?? s.name.split('/').pop()))
   return requiredApis(c).filter((a) => !enabled.has(a))
 }
 
@@ -37,7 +48,7 @@ export const apisStep: Step = {
       // The project must exist already: creating projects (billing, organisation) is out of scope.
       readOnly: true,
       create: () => [],
-    },
+    } satisfies Resource<Project>,
     {
       id: 'apis',
       title: 'enabled APIs',
@@ -46,6 +57,6 @@ export const apisStep: Step = {
       check: (json, x) => missing(json, x.config).map((a) => `${a} is not enabled`),
       create: ({ config }) => [cmd(['services', 'enable', ...requiredApis(config)], { long: true })],
       update: ({ config }, json) => [cmd(['services', 'enable', ...missing(json, config)], { long: true })],
-    },
+    } satisfies Resource<EnabledService[]>,
   ],
 }

@@ -4,7 +4,7 @@
 // Labels on the secret record which version the SQL user has, so the app reads exactly that version.
 import type { DeployConfig } from '../config.ts'
 import { names } from './names.ts'
-import { type Command, type Context, cmd, type Step } from './types.ts'
+import { type Command, type Context, cmd, type Resource, type Step } from './types.ts'
 
 const APPLIED_LABEL = 'applied-to-sql-user'
 const VERSION_LABEL = 'applied-version'
@@ -37,7 +37,41 @@ function instanceFlags(c: DeployConfig): string[] {
   ]
 }
 
-function instanceDrift(c: DeployConfig, json: any): string[] {
+/** The fields of `sql instances describe` (Cloud SQL Admin DatabaseInstance) the deploy compares. */
+interface SqlInstance {
+  settings?: {
+    edition?: string
+    tier?: string
+    availabilityType?: string
+    ipConfiguration?: { sslMode?: string }
+    backupConfiguration?: {
+      enabled?: boolean
+      pointInTimeRecoveryEnabled?: boolean
+      /** An int64: a string in the API's JSON. */
+      backupRetentionSettings?: { retainedBackups?: number | string }
+      transactionLogRetentionDays?: number | string
+    }
+    retainBackupsOnDelete?: boolean
+    deletionProtectionEnabled?: boolean
+  }
+}
+
+/** One entry of `services vpc-peerings list`: the ranges Service Networking has allocated to it. */
+interface VpcPeering {
+  reservedPeeringRanges?: string[]
+}
+
+/** One entry of `sql users list`. */
+interface SqlUser {
+  name: string
+}
+
+/** `secrets describe`: only its labels are read (they record the version the SQL user has). */
+interface SecretMetadata {
+  labels?: Record<string, string>
+}
+
+function instanceDrift(c: DeployConfig, json: SqlInstance): string[] {
   const db = c.database
   const s = json.settings ?? {}
   const b = s.backupConfiguration ?? {}
@@ -136,11 +170,9 @@ export function databaseStep(c: DeployConfig): Step {
         title: 'private services access peering',
         data: true,
         describe: () => ['services', 'vpc-peerings', 'list', `--network=${c.network.name}`],
-        absent: (json) => (json as any[]).length === 0,
-        check: (json) =>
-          (json as any[])[0]?.reservedPeeringRanges?.includes(n.psaRange)
-            ? []
-            : [`range ${n.psaRange} not peered`],
+        absent: (peerings) => peerings.length === 0,
+        check: (peerings) =>
+          peerings[0]?.reservedPeeringRanges?.includes(n.psaRange) ? [] : [`range ${n.psaRange} not peered`],
         create: () => [
           cmd(
             [
@@ -154,22 +186,22 @@ export function databaseStep(c: DeployConfig): Step {
             { long: true },
           ),
         ],
-        update: (_x, json) => [
+        update: (_x, peerings) => [
           cmd(
             [
               'services',
               'vpc-peerings',
               'update',
               '--service=servicenetworking.googleapis.com',
-              `--ranges=${[...((json as any[])[0]?.reservedPeeringRanges ?? []), n.psaRange].join(',')}`,
+              `--ranges=${[...(peerings[0]?.reservedPeeringRanges ?? []), n.psaRange].join(',')}`,
               `--network=${c.network.name}`,
             ],
             { long: true },
           ),
         ],
         // A peering that also serves other ranges is shared with something else: leave it.
-        delete: (_x, json) =>
-          (json as any[])[0]?.reservedPeeringRanges?.length === 1
+        delete: (_x, peerings) =>
+          peerings[0]?.reservedPeeringRanges?.length === 1
             ? [
                 cmd(
                   [
@@ -186,7 +218,7 @@ export function databaseStep(c: DeployConfig): Step {
                 ),
               ]
             : [],
-      },
+      } satisfies Resource<VpcPeering[]>,
       {
         id: 'sql-instance',
         title: `Cloud SQL instance ${db.instance}`,
@@ -233,7 +265,7 @@ export function databaseStep(c: DeployConfig): Step {
             { long: true },
           ),
         ],
-      },
+      } satisfies Resource<SqlInstance>,
       {
         id: 'sql-database',
         title: `database ${db.name}`,
@@ -244,7 +276,7 @@ export function databaseStep(c: DeployConfig): Step {
         id: 'sql-user',
         title: `database user ${db.user}`,
         describe: () => ['sql', 'users', 'list', `--instance=${db.instance}`],
-        absent: (json) => !(json as any[]).some((u) => u.name === db.user),
+        absent: (users) => !users.some((u) => u.name === db.user),
         // Cloud SQL refuses a PostgreSQL user without a password ("Missing user password for PostgreSQL
         // instance": terraform-google-modules/terraform-google-sql-db#222) and `users create` has no prompt
         // in gcloud 528, so the password reaches it in a flags file (mode 0600, removed after the call).
@@ -269,7 +301,7 @@ export function databaseStep(c: DeployConfig): Step {
           ),
           recordApplied(c, x),
         ],
-      },
+      } satisfies Resource<SqlUser[]>,
       {
         id: 'sql-user-password',
         title: `password of ${db.user}: the newest version of ${db.passwordSecret}`,
@@ -293,7 +325,7 @@ export function databaseStep(c: DeployConfig): Step {
           ),
           recordApplied(c, x),
         ],
-      },
+      } satisfies Resource<SecretMetadata>,
     ],
   }
 }

@@ -2,8 +2,9 @@
 // backend service with Armor attached and IAP on, and who may pass IAP. The backend service's id is
 // what the gateway's IAP audience names, so it is created before the Cloud Run service.
 import type { DeployConfig } from '../config.ts'
-import { membersOf, names } from './names.ts'
-import { type Command, cmd, type Step } from './types.ts'
+import { membersOf, type Policy } from './iam.ts'
+import { names } from './names.ts'
+import { type Command, cmd, type Resource, type Step } from './types.ts'
 
 const DEFAULT_RULE = 2147483647
 const FIRST_ALLOW = 1000
@@ -26,24 +27,54 @@ function sameRanges(a: string[] = [], b: string[]): boolean {
   return a.length === b.length && [...a].sort().join() === [...b].sort().join()
 }
 
-function armorCommands(c: DeployConfig, json: any): Command[] {
+/** One rule of a Cloud Armor security policy (compute v1 SecurityPolicyRule). */
+interface ArmorRule {
+  priority: number
+  /** `allow`, `deny(403)`, ... */
+  action: string
+  match?: { config?: { srcIpRanges?: string[] } }
+}
+
+/** `compute security-policies describe`: gcloud 528 prints it as a one-element list. */
+type SecurityPolicyJson = { rules?: ArmorRule[] } | { rules?: ArmorRule[] }[]
+
+/** `compute backend-services describe` (compute v1 BackendService), the fields the deploy sets. */
+export interface BackendService {
+  id: string
+  /** The attached Cloud Armor policy's URL, ending /securityPolicies/NAME. */
+  securityPolicy?: string
+  iap?: { enabled?: boolean; oauth2ClientId?: string }
+  /** Each backend's group URL, ending /networkEndpointGroups/NAME for a serverless NEG. */
+  backends?: { group: string }[]
+}
+
+/** A difference between what exists and the config, and the command that removes it. */
+interface Change {
+  reason: string
+  command: Command
+}
+
+function shownRule(rule: ArmorRule): string {
+  return `${rule.action} ${(rule.match?.config?.srcIpRanges ?? []).join(',')}`.trim()
+}
+
+function armorChanges(c: DeployConfig, json: SecurityPolicyJson | undefined): Change[] {
   const policy = names(c).armor
-  // gcloud 528 prints `security-policies describe` as a one-element list.
-  const existing: any[] = (Array.isArray(json) ? json[0] : json)?.rules ?? []
-  const out: Command[] = []
+  const existing = (Array.isArray(json) ? json[0] : json)?.rules ?? []
+  const rules = ['compute', 'security-policies', 'rules']
+  const out: Change[] = []
   const dflt = existing.find((r) => r.priority === DEFAULT_RULE)
   if (dflt?.action !== 'deny(403)') {
-    out.push(
-      cmd([
-        'compute',
-        'security-policies',
-        'rules',
+    out.push({
+      reason: `default rule: live ${dflt?.action ?? 'none'}, config deny(403)`,
+      command: cmd([
+        ...rules,
         'update',
         String(DEFAULT_RULE),
         `--security-policy=${policy}`,
         '--action=deny-403',
       ]),
-    )
+    })
   }
   const wanted = allowRules(c)
   for (const rule of wanted) {
@@ -54,62 +85,67 @@ function armorCommands(c: DeployConfig, json: any): Command[] {
       '--action=allow',
       `--src-ip-ranges=${rule.ranges.join(',')}`,
     ]
-    if (!have)
-      out.push(
-        cmd([
-          'compute',
-          'security-policies',
-          'rules',
-          'create',
-          ...args,
-          '--description=iap-gateway allowlist',
-        ]),
-      )
-    else if (have.action !== 'allow' || !sameRanges(have.match?.config?.srcIpRanges, rule.ranges)) {
-      out.push(cmd(['compute', 'security-policies', 'rules', 'update', ...args]))
+    const config = `config allow ${rule.ranges.join(',')}`
+    if (!have) {
+      out.push({
+        reason: `rule ${rule.priority}: live none, ${config}`,
+        command: cmd([...rules, 'create', ...args, '--description=iap-gateway allowlist']),
+      })
+    } else if (have.action !== 'allow' || !sameRanges(have.match?.config?.srcIpRanges, rule.ranges)) {
+      out.push({
+        reason: `rule ${rule.priority}: live ${shownRule(have)}, ${config}`,
+        command: cmd([...rules, 'update', ...args]),
+      })
     }
   }
   for (const r of existing) {
     if (r.priority !== DEFAULT_RULE && !wanted.some((w) => w.priority === r.priority)) {
-      out.push(
-        cmd([
-          'compute',
-          'security-policies',
-          'rules',
-          'delete',
-          String(r.priority),
-          `--security-policy=${policy}`,
-        ]),
-      )
+      out.push({
+        reason: `rule ${r.priority}: live ${shownRule(r)}, not in the config`,
+        command: cmd([...rules, 'delete', String(r.priority), `--security-policy=${policy}`]),
+      })
     }
   }
   return out
 }
 
-function backendCommands(c: DeployConfig, json: any): Command[] {
+function backendChanges(c: DeployConfig, json: BackendService | undefined): Change[] {
   const n = names(c)
-  const out: Command[] = []
-  if (!String(json?.securityPolicy ?? '').endsWith(`/securityPolicies/${n.armor}`)) {
-    out.push(
-      cmd(['compute', 'backend-services', 'update', n.backend, '--global', `--security-policy=${n.armor}`]),
-    )
+  const out: Change[] = []
+  const attached = json?.securityPolicy
+  if (!attached?.endsWith(`/securityPolicies/${n.armor}`)) {
+    out.push({
+      reason: `security policy: live ${attached?.split('/').pop() ?? 'none'}, config ${n.armor}`,
+      command: cmd([
+        'compute',
+        'backend-services',
+        'update',
+        n.backend,
+        '--global',
+        `--security-policy=${n.armor}`,
+      ]),
+    })
   }
   const client = c.iapOAuthClient
+  const enabled = json?.iap?.enabled === true
   const enable = ['iap', 'web', 'enable', '--resource-type=backend-services', `--service=${n.backend}`]
-  if (client && (json?.iap?.enabled !== true || json?.iap?.oauth2ClientId !== client.clientId)) {
-    // The client id is public; the secret goes in a flags file (gcloud 528 takes both flags together).
-    out.push(
-      cmd([...enable, `--oauth2-client-id=${client.clientId}`, '--flags-file={file:iap-flags}'], {
+  if (client && (!enabled || json?.iap?.oauth2ClientId !== client.clientId)) {
+    out.push({
+      reason: enabled
+        ? `IAP OAuth client: live ${json?.iap?.oauth2ClientId ?? 'Google-managed'}, config ${client.clientId}`
+        : `IAP: live off, config on with OAuth client ${client.clientId}`,
+      // The client id is public; the secret goes in a flags file (gcloud 528 takes both flags together).
+      command: cmd([...enable, `--oauth2-client-id=${client.clientId}`, '--flags-file={file:iap-flags}'], {
         secretFlags: { file: 'iap-flags', flag: '--oauth2-client-secret', secret: client.secret },
       }),
-    )
-  } else if (!client && json?.iap?.enabled !== true) {
-    out.push(cmd(enable))
+    })
+  } else if (!client && !enabled) {
+    out.push({ reason: 'IAP: live off, config on', command: cmd(enable) })
   }
   return out
 }
 
-function iapMemberCommands(c: DeployConfig, json: any): Command[] {
+function iapMemberChanges(c: DeployConfig, json: Policy | undefined): Change[] {
   const have = membersOf(json, ACCESSOR)
   const target = [
     '--resource-type=backend-services',
@@ -120,12 +156,21 @@ function iapMemberCommands(c: DeployConfig, json: any): Command[] {
   return [
     ...c.iapMembers
       .filter((m) => !have.includes(m))
-      .map((m) => cmd(['iap', 'web', 'add-iam-policy-binding', ...target, `--member=${m}`])),
+      .map((m) => ({
+        reason: `IAP member ${m}: live not granted, config granted`,
+        command: cmd(['iap', 'web', 'add-iam-policy-binding', ...target, `--member=${m}`]),
+      })),
     ...have
       .filter((m) => !c.iapMembers.includes(m))
-      .map((m) => cmd(['iap', 'web', 'remove-iam-policy-binding', ...target, `--member=${m}`])),
+      .map((m) => ({
+        reason: `IAP member ${m}: live granted, not in the config`,
+        command: cmd(['iap', 'web', 'remove-iam-policy-binding', ...target, `--member=${m}`]),
+      })),
   ]
 }
+
+const reasons = (changes: Change[]) => changes.map((x) => x.reason)
+const commands = (changes: Change[]) => changes.map((x) => x.command)
 
 export function edgeStep(c: DeployConfig): Step {
   const n = names(c)
@@ -137,7 +182,7 @@ export function edgeStep(c: DeployConfig): Step {
         id: 'armor',
         title: `Cloud Armor policy ${n.armor}`,
         describe: () => ['compute', 'security-policies', 'describe', n.armor],
-        check: (json) => armorCommands(c, json).map((x) => x.argv.slice(3, 5).join(' ')),
+        check: (json) => reasons(armorChanges(c, json)),
         create: () => [
           cmd([
             'compute',
@@ -146,18 +191,18 @@ export function edgeStep(c: DeployConfig): Step {
             n.armor,
             '--description=iap-gateway network allowlist',
           ]),
-          ...armorCommands(c, undefined),
+          ...commands(armorChanges(c, undefined)),
         ],
-        update: (_x, json) => armorCommands(c, json),
+        update: (_x, json) => commands(armorChanges(c, json)),
         delete: () => [cmd(['compute', 'security-policies', 'delete', n.armor])],
-      },
+      } satisfies Resource<SecurityPolicyJson>,
       {
         id: 'backend-service',
         title: `backend service ${n.backend}`,
         describe: () => ['compute', 'backend-services', 'describe', n.backend, '--global'],
         learn: (json, x) => x.facts.set('BACKEND_SERVICE_ID', String(json.id)),
         exports: { BACKEND_SERVICE_ID: 'value(id)' },
-        check: (json) => backendCommands(c, json).map((x) => x.argv.slice(0, 3).join(' ')),
+        check: (json) => reasons(backendChanges(c, json)),
         create: () => [
           cmd([
             'compute',
@@ -167,11 +212,11 @@ export function edgeStep(c: DeployConfig): Step {
             '--global',
             '--load-balancing-scheme=EXTERNAL_MANAGED',
           ]),
-          ...backendCommands(c, undefined),
+          ...commands(backendChanges(c, undefined)),
         ],
-        update: (_x, json) => backendCommands(c, json),
+        update: (_x, json) => commands(backendChanges(c, json)),
         delete: () => [cmd(['compute', 'backend-services', 'delete', n.backend, '--global'])],
-      },
+      } satisfies Resource<BackendService>,
       {
         id: 'iap-access',
         title: 'who may pass IAP (httpsResourceAccessor)',
@@ -182,10 +227,10 @@ export function edgeStep(c: DeployConfig): Step {
           '--resource-type=backend-services',
           `--service=${n.backend}`,
         ],
-        check: (json) => iapMemberCommands(c, json).map((x) => `${x.argv[2]} ${x.argv.at(-1)}`),
-        create: () => iapMemberCommands(c, undefined),
-        update: (_x, json) => iapMemberCommands(c, json),
-      },
+        check: (json) => reasons(iapMemberChanges(c, json)),
+        create: () => commands(iapMemberChanges(c, undefined)),
+        update: (_x, json) => commands(iapMemberChanges(c, json)),
+      } satisfies Resource<Policy>,
     ],
   }
 }

@@ -5,22 +5,44 @@
 import ipaddr from 'ipaddr.js'
 import { stringify } from 'yaml'
 import type { DeployConfig } from '../config.ts'
+import type { BackendService } from './edge.ts'
 import { names } from './names.ts'
 import { cmd, type Resource, type Step } from './types.ts'
+
+/** `compute addresses describe`: the reserved address. */
+interface Address {
+  address: string
+}
+
+/** `compute ssl-policies describe`. */
+interface SslPolicy {
+  profile?: string
+  minTlsVersion?: string
+}
+
+/** `compute target-https-proxies describe`: the attached SSL policy's URL, ending /sslPolicies/NAME. */
+interface HttpsProxy {
+  sslPolicy?: string
+}
+
+/** `compute ssl-certificates describe` of a Google-managed certificate. */
+interface ManagedCertificate {
+  managed?: { status?: string; domains?: string[] }
+}
 
 /** IPv6 clients reach the load balancer only on an IPv6 address of its own (an IPv4 one serves IPv4 only). */
 export function hasIpv6(c: DeployConfig): boolean {
   return c.allowedCidrs.some((range) => ipaddr.parseCIDR(range)[0].kind() === 'ipv6')
 }
 
-function compute(
+function compute<J = unknown>(
   id: string,
   title: string,
   kind: string,
   name: string,
   scope: string[],
   create: string[],
-): Resource {
+): Resource<J> {
   return {
     id,
     title,
@@ -54,30 +76,40 @@ export function frontendStep(c: DeployConfig): Step {
     `--network-endpoint-group=${n.neg}`,
     `--network-endpoint-group-region=${c.region}`,
   ]
-  const address = compute('address', `address ${n.address}`, 'addresses', n.address, g, [
+  const address = compute<Address>('address', `address ${n.address}`, 'addresses', n.address, g, [
     '--ip-version=IPV4',
     '--network-tier=PREMIUM',
   ])
   address.learn = (json, x) => x.facts.set('ADDRESS', String(json.address))
   address.exports = { ADDRESS: 'value(address)' }
-  const addressV6 = compute('address-v6', `IPv6 address ${n.addressV6}`, 'addresses', n.addressV6, g, [
-    '--ip-version=IPV6',
-    '--network-tier=PREMIUM',
-  ])
+  const addressV6 = compute<Address>(
+    'address-v6',
+    `IPv6 address ${n.addressV6}`,
+    'addresses',
+    n.addressV6,
+    g,
+    ['--ip-version=IPV6', '--network-tier=PREMIUM'],
+  )
   addressV6.learn = (json, x) => x.facts.set('ADDRESS_V6', String(json.address))
   addressV6.exports = { ADDRESS_V6: 'value(address)' }
   addressV6.when = hasIpv6
   // Without a policy the HTTPS proxy uses Google's default, the COMPATIBLE profile with TLS 1.0 allowed
   // (load-balancing/docs/ssl-policies-concepts; CIS GCP 3.9). MODERN with at least TLS 1.2 drops 1.0/1.1.
-  const sslPolicy: Resource = {
-    ...compute('ssl-policy', `SSL policy ${n.sslPolicy} (MODERN, TLS 1.2+)`, 'ssl-policies', n.sslPolicy, g, [
-      '--profile=MODERN',
-      '--min-tls-version=1.2',
-    ]),
-    check: (json) =>
-      json.profile === 'MODERN' && json.minTlsVersion === 'TLS_1_2'
+  const sslPolicy: Resource<SslPolicy> = {
+    ...compute<SslPolicy>(
+      'ssl-policy',
+      `SSL policy ${n.sslPolicy} (MODERN, TLS 1.2+)`,
+      'ssl-policies',
+      n.sslPolicy,
+      g,
+      ['--profile=MODERN', '--min-tls-version=1.2'],
+    ),
+    check: (json) => [
+      ...(json.profile === 'MODERN' ? [] : [`profile: live ${json.profile ?? 'none'}, config MODERN`]),
+      ...(json.minTlsVersion === 'TLS_1_2'
         ? []
-        : [`profile ${json.profile}, minimum ${json.minTlsVersion}`],
+        : [`minimum TLS version: live ${json.minTlsVersion ?? 'none'}, config TLS_1_2`]),
+    ],
     update: () => [
       cmd([
         'compute',
@@ -90,14 +122,19 @@ export function frontendStep(c: DeployConfig): Step {
       ]),
     ],
   }
-  const httpsProxy: Resource = {
-    ...compute('https-proxy', `HTTPS proxy ${n.httpsProxy}`, 'target-https-proxies', n.httpsProxy, g, [
-      `--url-map=${n.urlMap}`,
-      `--ssl-certificates=${n.cert}`,
-      `--ssl-policy=${n.sslPolicy}`,
-    ]),
+  const httpsProxy: Resource<HttpsProxy> = {
+    ...compute<HttpsProxy>(
+      'https-proxy',
+      `HTTPS proxy ${n.httpsProxy}`,
+      'target-https-proxies',
+      n.httpsProxy,
+      g,
+      [`--url-map=${n.urlMap}`, `--ssl-certificates=${n.cert}`, `--ssl-policy=${n.sslPolicy}`],
+    ),
     check: (json) =>
-      String(json.sslPolicy ?? '').endsWith(`/sslPolicies/${n.sslPolicy}`) ? [] : ['no TLS 1.2 SSL policy'],
+      json.sslPolicy?.endsWith(`/sslPolicies/${n.sslPolicy}`)
+        ? []
+        : [`SSL policy: live ${json.sslPolicy?.split('/').pop() ?? 'none'}, config ${n.sslPolicy}`],
     update: () => [
       cmd([
         'compute',
@@ -117,14 +154,23 @@ export function frontendStep(c: DeployConfig): Step {
       `--ports=${port}`,
     ])
   const v6 = (r: Resource) => ({ ...r, when: hasIpv6 })
-  const cert = compute('certificate', `managed certificate ${n.cert}`, 'ssl-certificates', n.cert, g, [
-    `--domains=${c.domain}`,
-  ])
+  const cert = compute<ManagedCertificate>(
+    'certificate',
+    `managed certificate ${n.cert}`,
+    'ssl-certificates',
+    n.cert,
+    g,
+    [`--domains=${c.domain}`],
+  )
   cert.learn = (json, x) => x.facts.set('CERTIFICATE_STATUS', String(json.managed?.status ?? 'unknown'))
   // A managed certificate's domains cannot change; a new domain needs a new certificate (see docs).
   cert.check = (json) => {
-    const domains: string[] = json.managed?.domains ?? []
-    return domains.includes(c.domain) ? [] : [`certificate is for ${domains.join(', ') || 'no domain'}`]
+    const domains = json.managed?.domains ?? []
+    return domains.includes(c.domain)
+      ? []
+      : [
+          `domains: live ${domains.join(', ') || 'none'}, config ${c.domain} (a new domain needs a new certificate)`,
+        ]
   }
   return {
     id: 'frontend',
@@ -136,12 +182,10 @@ export function frontendStep(c: DeployConfig): Step {
         title: `${n.neg} as the backend of ${n.backend}`,
         describe: () => ['compute', 'backend-services', 'describe', n.backend, '--global'],
         absent: (json) =>
-          !(json.backends ?? []).some((b: any) =>
-            String(b.group).endsWith(`/networkEndpointGroups/${n.neg}`),
-          ),
+          !(json.backends ?? []).some((b) => b.group.endsWith(`/networkEndpointGroups/${n.neg}`)),
         create: () => [cmd(['compute', 'backend-services', 'add-backend', n.backend, ...attach])],
         delete: () => [cmd(['compute', 'backend-services', 'remove-backend', n.backend, ...attach])],
-      },
+      } satisfies Resource<BackendService>,
       address,
       addressV6,
       cert,

@@ -8,7 +8,8 @@
 // A user-specified build account needs exactly: logging.logWriter (logs in Cloud Logging), write on the
 // repository it pushes to, and read on the bucket its sources are staged in.
 import type { DeployConfig } from '../config.ts'
-import { buildMember, member, membersOf, names } from './names.ts'
+import { membersOf, type Policy } from './iam.ts'
+import { buildMember, member, names } from './names.ts'
 import { cmd, type Resource, type Step } from './types.ts'
 
 const LOG_WRITER = 'roles/logging.logWriter'
@@ -44,7 +45,7 @@ const BUILD: Identity = {
   roles: () => [LOG_WRITER],
 }
 
-function missingRoles(policy: any, c: DeployConfig, who: Identity): string[] {
+function missingRoles(policy: Policy, c: DeployConfig, who: Identity): string[] {
   return who.roles(c).filter((r) => !membersOf(policy, r).includes(who.member(c)))
 }
 
@@ -101,7 +102,7 @@ function identityResources(who: Identity): Resource[] {
               '--condition=None',
             ]),
           ),
-    },
+    } satisfies Resource<Policy>,
   ]
 }
 

@@ -4,9 +4,10 @@
 import { stringify } from 'yaml'
 import type { Build, DeployConfig } from '../config.ts'
 import { imageRef } from '../service-yaml.ts'
-import { buildMember, membersOf, names } from './names.ts'
+import { membersOf, type Policy } from './iam.ts'
+import { buildMember, names } from './names.ts'
 import { privateBucket } from './storage.ts'
-import { cmd, type Resource, type Step } from './types.ts'
+import { cmd, type Poll, type Resource, type Step } from './types.ts'
 
 const REPOSITORY_WRITER = 'roles/artifactregistry.writer'
 const OBJECT_VIEWER = 'roles/storage.objectViewer'
@@ -28,14 +29,52 @@ export function cloudbuildYaml(c: DeployConfig, image: string, build: Build): st
   })
 }
 
-function imageResource(c: DeployConfig, image: string, tag: string, build: Build): Resource {
+/** One entry of `artifacts docker tags list`: `tag` is the full resource name, ending /tags/TAG. */
+interface DockerTag {
+  tag: string
+}
+
+/** What `builds submit --async` prints: the build, or (by region) the operation that carries it. */
+interface BuildSubmission {
+  id?: string
+  metadata?: { build?: { id?: string } }
+}
+
+/** `builds describe` (Cloud Build v1 Build). */
+interface CloudBuild {
+  id: string
+  status: string
+  statusDetail?: string
+  logUrl?: string
+}
+
+// Cloud Build's Build.Status values that end a build; only SUCCESS is a success.
+const FINISHED = ['SUCCESS', 'FAILURE', 'INTERNAL_ERROR', 'TIMEOUT', 'CANCELLED', 'EXPIRED']
+
+function buildPoll(region: string): Poll<BuildSubmission, CloudBuild> {
+  return {
+    describe: (submitted) => [
+      'builds',
+      'describe',
+      String(submitted.metadata?.build?.id ?? submitted.id),
+      `--region=${region}`,
+    ],
+    done: (b) => FINISHED.includes(b.status),
+    failed: (b) =>
+      b.status === 'SUCCESS'
+        ? undefined
+        : `build ${b.id} ended ${b.status}${b.statusDetail ? ` (${b.statusDetail})` : ''}: ${b.logUrl ?? ''}`,
+  }
+}
+
+function imageResource(c: DeployConfig, image: string, tag: string, build: Build): Resource<DockerTag[]> {
   const ref = imageRef(c, image, tag)
   const pkg = `${c.region}-docker.pkg.dev/${c.project}/${c.repository}/${image}`
   return {
     id: `image/${image}`,
     title: `image ${image}:${tag}`,
     describe: () => ['artifacts', 'docker', 'tags', 'list', pkg],
-    absent: (json) => !(json as any[]).some((t) => String(t.tag).endsWith(`/tags/${tag}`)),
+    absent: (tags) => !tags.some((t) => t.tag.endsWith(`/tags/${tag}`)),
     create: () => [
       cmd(
         [
@@ -55,20 +94,7 @@ function imageResource(c: DeployConfig, image: string, tag: string, build: Build
             `cloudbuild-yaml: runs as ${names(c).buildServiceAccount}, logs to Cloud Logging only`,
           ],
           long: true,
-          poll: {
-            describe: (submitted) => [
-              'builds',
-              'describe',
-              String(submitted.metadata?.build?.id ?? submitted.id),
-              `--region=${c.region}`,
-            ],
-            done: (b) =>
-              ['SUCCESS', 'FAILURE', 'INTERNAL_ERROR', 'TIMEOUT', 'CANCELLED', 'EXPIRED'].includes(b.status),
-            failed: (b) =>
-              b.status === 'SUCCESS'
-                ? undefined
-                : `build ${b.id} ended ${b.status}${b.statusDetail ? ` (${b.statusDetail})` : ''}: ${b.logUrl ?? ''}`,
-          },
+          poll: buildPoll(c.region),
         },
       ),
     ],
@@ -76,7 +102,7 @@ function imageResource(c: DeployConfig, image: string, tag: string, build: Build
 }
 
 /** A role for the build service account on one resource, granted with that resource's IAM command. */
-function buildAccess(id: string, title: string, role: string, target: string[]): Resource {
+function buildAccess(id: string, title: string, role: string, target: string[]): Resource<Policy> {
   const grant = (c: DeployConfig) =>
     cmd(
       [

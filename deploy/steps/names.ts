@@ -37,8 +37,3 @@ export function member(c: DeployConfig): string {
 export function buildMember(c: DeployConfig): string {
   return `serviceAccount:${names(c).buildServiceAccount}`
 }
-
-/** Members bound to `role` in an IAM policy. */
-export function membersOf(policy: any, role: string): string[] {
-  return (policy?.bindings ?? []).filter((b: any) => b.role === role).flatMap((b: any) => b.members ?? [])
-}

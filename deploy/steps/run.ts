@@ -10,8 +10,9 @@ import {
   serviceReview,
   serviceYaml,
 } from '../service-yaml.ts'
+import { type Binding, membersOf, type Policy } from './iam.ts'
 import { names } from './names.ts'
-import { type Context, cmd, type Step } from './types.ts'
+import { type Context, cmd, type Resource, type Step } from './types.ts'
 
 const INVOKER = 'roles/run.invoker'
 const PUBLIC = new Set(['allUsers', 'allAuthenticatedUsers'])
@@ -37,9 +38,9 @@ export function serviceValues(x: Context): ServiceValues {
  * not be ready yet, for that use LatestReadyRevisionName"). A failed first revision leaves the spec as
  * applied, so comparing the spec alone would call it unchanged and never retry.
  */
-export function readinessProblems(json: any): string[] {
-  const status = json?.status ?? {}
-  const ready = (status.conditions ?? []).find((c: any) => c.type === 'Ready')
+export function readinessProblems(json: RunService): string[] {
+  const status = json.status ?? {}
+  const ready = (status.conditions ?? []).find((c) => c.type === 'Ready')
   const out: string[] = []
   if (ready?.status !== 'True') {
     out.push(
@@ -57,42 +58,61 @@ export function readinessProblems(json: any): string[] {
   return out
 }
 
+/**
+ * `run services describe` (Cloud Run Admin API v1 Service): the spec is compared with the one the
+ * deploy writes (service-yaml.ts `differences`), the status says whether it serves.
+ */
+export interface RunService {
+  spec?: unknown
+  metadata?: unknown
+  status?: {
+    conditions?: { type: string; status?: string; message?: string }[]
+    latestCreatedRevisionName?: string
+    latestReadyRevisionName?: string
+  }
+}
+
 function iapAgent(x: Context): string {
   return `serviceAccount:service-${x.fact('PROJECT_NUMBER')}@gcp-sa-iap.iam.gserviceaccount.com`
 }
 
+/** A policy as `set-iam-policy` is given it: every binding names its members. */
+type WrittenPolicy = Omit<Policy, 'bindings'> & { bindings: (Binding & { members: string[] })[] }
+
 /** The policy with the IAP agent as the only invoker and no public member in any binding. */
-export function lockedPolicy(x: Context, current: any): any {
+export function lockedPolicy(x: Context, current: Policy | undefined): WrittenPolicy {
   const bindings = (current?.bindings ?? [])
-    .filter((b: any) => b.role !== INVOKER)
-    .map((b: any) => ({ ...b, members: (b.members ?? []).filter((m: string) => !PUBLIC.has(m)) }))
-    .filter((b: any) => b.members.length > 0)
+    .filter((b) => b.role !== INVOKER)
+    .map((b) => ({ ...b, members: (b.members ?? []).filter((m) => !PUBLIC.has(m)) }))
+    .filter((b) => b.members.length > 0)
   bindings.push({ role: INVOKER, members: [iapAgent(x)] })
   return { bindings, ...(current?.etag ? { etag: current.etag } : {}) }
 }
 
 /** What the policy file sets, in one line: the plan shows this instead of the JSON. */
-export function policyReview(policy: any): string[] {
-  const bindings = (policy.bindings as any[]).map((b) => `${b.role} -> ${b.members.join(', ')}`)
+export function policyReview(policy: WrittenPolicy): string[] {
+  const bindings = policy.bindings.map((b) => `${b.role} -> ${b.members.join(', ')}`)
   return [`policy-json: replaces the service's IAM policy with: ${bindings.join('; ')}`]
 }
 
-function policyProblems(x: Context, json: any): string[] {
+function policyProblems(x: Context, json: Policy): string[] {
   const out: string[] = []
-  const invokers = (json?.bindings ?? [])
-    .filter((b: any) => b.role === INVOKER)
-    .flatMap((b: any) => b.members)
+  const invokers = membersOf(json, INVOKER)
   if (invokers.length !== 1 || invokers[0] !== iapAgent(x))
-    out.push('run.invoker is not exactly the IAP service agent')
-  if ((json?.bindings ?? []).some((b: any) => (b.members ?? []).some((m: string) => PUBLIC.has(m))))
-    out.push('a public member is bound')
+    out.push(`run.invoker: live ${invokers.join(', ') || 'none'}, config ${iapAgent(x)} only`)
+  for (const b of json.bindings ?? []) {
+    const exposed = (b.members ?? []).filter((m) => PUBLIC.has(m))
+    // A public invoker is already in the line above.
+    if (b.role !== INVOKER && exposed.length > 0)
+      out.push(`${b.role}: live ${exposed.join(', ')}, config no public member`)
+  }
   return out
 }
 
 export function runStep(c: DeployConfig): Step {
   const n = names(c)
   const region = `--region=${c.region}`
-  const lock = (x: Context, json: any) => [
+  const lock = (x: Context, json: Policy | undefined) => [
     // Creates the IAP service agent if the project has none yet (idempotent on Google's side).
     cmd(['beta', 'services', 'identity', 'create', '--service=iap.googleapis.com']),
     cmd(['run', 'services', 'set-iam-policy', n.service, '{file:policy-json}', region], {
@@ -123,7 +143,7 @@ export function runStep(c: DeployConfig): Step {
         create: replace,
         update: replace,
         delete: () => [cmd(['run', 'services', 'delete', n.service, region])],
-      },
+      } satisfies Resource<RunService>,
       {
         id: 'invoker',
         title: 'run.invoker only for the IAP service agent',
@@ -131,7 +151,7 @@ export function runStep(c: DeployConfig): Step {
         check: (json, x) => policyProblems(x, json),
         create: (x) => lock(x, undefined),
         update: lock,
-      },
+      } satisfies Resource<Policy>,
     ],
   }
 }

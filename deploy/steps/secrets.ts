@@ -2,8 +2,9 @@
 // values reach gcloud on stdin only. The runtime service account gets secretAccessor on each secret.
 import type { DeployConfig } from '../config.ts'
 import { DeployError } from '../errors.ts'
-import { member, membersOf } from './names.ts'
-import { cmd, type Resource, type Step } from './types.ts'
+import { membersOf, type Policy } from './iam.ts'
+import { member } from './names.ts'
+import { type Context, cmd, type Resource, type Step } from './types.ts'
 
 const ACCESSOR = 'roles/secretmanager.secretAccessor'
 
@@ -22,12 +23,18 @@ export function secretSpecs(c: DeployConfig): SecretSpec[] {
   return list
 }
 
-/** `projects/N/secrets/S/versions/3` -> `3`. */
-export function versionNumber(name: unknown): string {
-  return String(name).split('/').pop() as string
+/** One entry of `secrets versions list` (Secret Manager SecretVersion). */
+interface SecretVersion {
+  /** `projects/N/secrets/S/versions/3` */
+  name: string
 }
 
-function secretResource(s: SecretSpec): Resource {
+/** `projects/N/secrets/S/versions/3` -> `3`. */
+export function versionNumber(name: string): string {
+  return name.split('/').pop() as string
+}
+
+function secretResource(s: SecretSpec): Resource<SecretVersion[]> {
   return {
     id: `secret/${s.secret}`,
     title: `secret ${s.secret}`,
@@ -43,11 +50,12 @@ function secretResource(s: SecretSpec): Resource {
       '--limit=1',
     ],
     // A secret without an enabled version (an interrupted create) gets one added; an existing value stays.
-    check: (json) => ((json as any[]).length === 0 ? ['no enabled version'] : []),
+    check: (versions) => (versions.length === 0 ? ['no enabled version'] : []),
     ...(s.fact
       ? {
-          learn: (json: any, x) => {
-            if ((json as any[])[0]) x.facts.set(s.fact as string, versionNumber((json as any[])[0].name))
+          learn: (versions: SecretVersion[], x: Context) => {
+            const [newest] = versions
+            if (newest) x.facts.set(s.fact as string, versionNumber(newest.name))
           },
           exports: { [s.fact]: 'value(name.basename())' },
         }
@@ -77,7 +85,7 @@ function secretResource(s: SecretSpec): Resource {
   }
 }
 
-function accessResource(s: SecretSpec): Resource {
+function accessResource(s: SecretSpec): Resource<Policy> {
   return {
     id: `secret-access/${s.secret}`,
     title: `secretAccessor on ${s.secret}`,
@@ -106,13 +114,13 @@ function grant(config: DeployConfig, secret: string) {
 }
 
 /** The custom IAP OAuth client's secret: made by the user (docs/deploy.md), only read by the deploy. */
-function oauthClientSecret(secret: string): Resource {
+function oauthClientSecret(secret: string): Resource<SecretVersion[]> {
   return {
     id: `oauth-client-secret/${secret}`,
     title: `IAP OAuth client secret ${secret} (iapOAuthClient.secret)`,
     readOnly: true,
     describe: () => ['secrets', 'versions', 'list', secret, '--filter=state:enabled', '--limit=1'],
-    absent: (json) => (json as any[]).length === 0,
+    absent: (versions) => versions.length === 0,
     create: () => [],
   }
 }

@@ -1,7 +1,8 @@
 // Step 6: the bucket Flowise keeps its files in (STORAGE_TYPE=gcs), with object admin for the runtime
 // service account on this bucket only.
 import type { DeployConfig } from '../config.ts'
-import { member, membersOf } from './names.ts'
+import { membersOf, type Policy } from './iam.ts'
+import { member } from './names.ts'
 import { cmd, type Resource, type Step } from './types.ts'
 
 const OBJECT_ADMIN = 'roles/storage.objectAdmin'
@@ -52,7 +53,7 @@ export function storageStep(c: DeployConfig): Step {
           membersOf(json, OBJECT_ADMIN).includes(member(c)) ? [] : ['runtime service account lacks access'],
         create: () => [grant],
         update: () => [grant],
-      },
+      } satisfies Resource<Policy>,
     ],
   }
 }

@@ -39,11 +39,18 @@ export interface Command {
   /** What the plan shows for each file it passes, so the plan alone can be reviewed (what it grants, routes, runs). */
   review?: string[]
   /** Submit with --async, then poll until done (Cloud Build); the shell script waits instead. */
-  poll?: {
-    describe: (submitted: any) => string[]
-    done: (build: any) => boolean
-    failed: (build: any) => string | undefined
-  }
+  poll?: Poll
+}
+
+/**
+ * How a command submitted with --async is followed: `S` is what the submit prints, `B` what the
+ * describe of the operation prints (as Resource's `J`, declared rather than checked).
+ */
+export interface Poll<S = unknown, B = unknown> {
+  describe(submitted: S): string[]
+  done(status: B): boolean
+  /** Why the finished operation failed, or undefined when it succeeded. */
+  failed(status: B): string | undefined
 }
 
 export interface Context {
@@ -54,7 +61,13 @@ export interface Context {
   fact(name: string): string
 }
 
-export interface Resource {
+/**
+ * One resource. `J` is what its describe prints with --format=json, declared next to the step with
+ * only the fields it reads (a policy is `Policy`, ./iam.ts). gcloud's output is parsed, not checked
+ * against `J`: the callbacks are methods, so a `Resource<J>` fits in a step's `Resource[]` while each
+ * resource reads its own shape; fields gcloud may leave out are optional in `J`.
+ */
+export interface Resource<J = unknown> {
   id: string
   title: string
   /** Data that outlives a destroy unless --delete-data is given (database, bucket, secrets). */
@@ -64,18 +77,18 @@ export interface Resource {
   readOnly?: boolean
   describe: (x: Context) => string[]
   /** Some reads answer "nothing" with success (an empty list): say when that means absent. */
-  absent?: (json: any, x: Context) => boolean
-  /** Differences between what exists and the config; none means unchanged. */
-  check?: (json: any, x: Context) => string[]
+  absent?(json: J, x: Context): boolean
+  /** Differences between what exists and the config, each naming the field (`cpu: live 1, config 2`). */
+  check?(json: J, x: Context): string[]
   /** Record facts other resources need; runs after every describe that found the resource. */
-  learn?: (json: any, x: Context) => void
+  learn?(json: J, x: Context): void
   /** Facts this resource provides, with the `value(...)` projection a shell script can read them with. */
   exports?: Record<string, string>
   create: (x: Context) => Command[]
-  update?: (x: Context, json: any) => Command[]
-  delete?: (x: Context, json: any) => Command[]
+  update?(x: Context, json: J): Command[]
+  delete?(x: Context, json: J): Command[]
   /** Why this resource must not be deleted as it stands; every refusal is checked before the first delete. */
-  refuseDelete?: (x: Context, json: any) => string | undefined
+  refuseDelete?(x: Context, json: J): string | undefined
   /** Resources that must be gone before this one is deleted: while one is pending, so is this. */
   heldBy?: string[]
 }

@@ -9,6 +9,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
 import { DEPLOYER_ROLES } from '../../deploy/deployer-roles.ts'
+import type { Service } from '../../deploy/service-yaml.ts'
+import type { Binding } from '../../deploy/steps/iam.ts'
 import { loadConfig } from '../../proxy/config.ts'
 import { CIDRS_23, flowiseConfig, type Harness, harness } from './harness.ts'
 
@@ -28,14 +30,16 @@ const secretValues = () =>
   [...h.fake.payloads.entries()].filter(([k]) => !k.startsWith('sql-password:')).map(([, v]) => v)
 const bodies = () => h.fake.requests.map((r) => r.raw).join('\n')
 const svcKey = 'run:demo-project/fw'
-const env = (c: any) => Object.fromEntries(c.env.map((e: any) => [e.name, e.value]))
-const containers = () => h.fake.resources.get(svcKey).spec.template.spec.containers as any[]
+type Container = Service['spec']['template']['spec']['containers'][number]
+const env = (c: Container | undefined) => Object.fromEntries((c?.env ?? []).map((e) => [e.name, e.value]))
+const containers = () => h.fake.resources.get(svcKey).spec.template.spec.containers as Container[]
 
-function serviceBody(): any {
+/** The service as the deploy last sent it to the Cloud Run API. */
+function serviceBody(): Service {
   const puts = h.fake.requests.filter(
     (r) => /\/services(\/fw)?$/.test(r.path) && ['POST', 'PUT'].includes(r.method),
   )
-  return puts.at(-1)?.body
+  return puts.at(-1)?.body as Service
 }
 
 t.test(
@@ -165,7 +169,7 @@ t.test('everything exists, as a deployer with the documented roles only, in a va
 t.test('23 CIDRs become 3 Armor allow rules of at most 10 ranges, default deny-403', async (t) => {
   const added = h.fake.requests
     .filter((r) => r.path.endsWith('/securityPolicies/fw-armor/addRule'))
-    .map((r) => r.body as any)
+    .map((r) => r.body as { priority: number; action: string; match: { config: { srcIpRanges: string[] } } })
   t.same(
     added.map((r) => r.priority),
     [1000, 1001, 1002],
@@ -177,7 +181,7 @@ t.test('23 CIDRs become 3 Armor allow rules of at most 10 ranges, default deny-4
   t.ok(added.every((r) => r.action === 'allow'))
   const patched = h.fake.requests.find((r) => r.path.endsWith('/fw-armor/patchRule'))
   t.same(patched?.query.priority, '2147483647')
-  t.equal((patched?.body as any)?.action, 'deny(403)')
+  t.equal((patched?.body as { action?: string } | undefined)?.action, 'deny(403)')
 })
 
 t.test('the Cloud Run service body', async (t) => {
@@ -189,17 +193,17 @@ t.test('the Cloud Run service body', async (t) => {
   })
   t.notOk(h.fake.resources.get(svcKey).status.url, 'no run.app URL exists')
   const tpl = svc.spec.template
-  const all: any[] = tpl.spec.containers
+  const all = tpl.spec.containers
   t.same(
     all.filter((c) => (c.ports ?? []).length > 0).map((c) => c.name),
     ['gateway'],
     'exactly one container with ports',
   )
-  t.same(JSON.parse(tpl.metadata.annotations['run.googleapis.com/container-dependencies']), {
+  t.same(JSON.parse(String(tpl.metadata.annotations['run.googleapis.com/container-dependencies'])), {
     gateway: ['flowise'],
   })
   const flowise = all.find((c) => c.name === 'flowise')
-  t.same(flowise.startupProbe.httpGet, { path: '/api/v1/ping', port: 3000 })
+  t.same(flowise?.startupProbe.httpGet, { path: '/api/v1/ping', port: 3000 })
   t.equal(tpl.spec.timeoutSeconds, 3600)
   t.equal(tpl.spec.serviceAccountName, 'fw-run@demo-project.iam.gserviceaccount.com')
   t.match(tpl.metadata.annotations, {
@@ -269,8 +273,8 @@ t.test('IAM: only the IAP agent invokes, no allUsers anywhere, IAP members as co
   const roles = (member: string) =>
     h.fake.resources
       .get('policy:project/demo-project')
-      .bindings.filter((b: any) => b.members.includes(member))
-      .map((b: any) => b.role)
+      .bindings.filter((b: Binding) => b.members?.includes(member))
+      .map((b: Binding) => b.role)
       .sort()
   t.same(roles('serviceAccount:fw-run@demo-project.iam.gserviceaccount.com'), [
     'roles/aiplatform.user',

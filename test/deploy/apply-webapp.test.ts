@@ -68,7 +68,8 @@ t.test('a stock web app behind the gateway', async (t) => {
   t.notOk(
     h.fake.requests.some(
       (q) =>
-        q.path.includes('/builds') && (q.body as any)?.images?.some((i: string) => i.includes('/whoami:')),
+        q.path.includes('/builds') &&
+        (q.body as { images?: string[] } | undefined)?.images?.some((i) => i.includes('/whoami:')),
     ),
     'the app image is not built',
   )

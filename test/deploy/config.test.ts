@@ -310,16 +310,36 @@ t.test('both example configs are valid', async (t) => {
   t.equal(webapp.storage.enabled, false)
 })
 
+// The service runs in the second generation execution environment, and Cloud Run takes less than 1 vCPU
+// only in the first ("You must use the first generation execution environment":
+// cloud.google.com/run/docs/configuring/services/cpu): 0.5 would be refused by Cloud Run at apply.
+t.test('a CPU below 1 is refused at plan: the second generation needs 1 vCPU or more', async (t) => {
+  const message = problems({ ...minimal, gateway: { cpu: '0.5' }, app: { cpu: 0.25 } })
+  t.match(
+    message,
+    /gateway\.cpu: must be at least 1: the service runs in Cloud Run's second generation execution environment.* \(got "0\.5"\)/,
+  )
+  t.match(message, /app\.cpu: must be at least 1: .* \(got "0\.25"\)/)
+  t.match(
+    problems({ ...minimal, app: { cpu: 'lots' } }),
+    /app\.cpu: must be a CPU count from 1 to 8 \(got "lots"\)/,
+  )
+  const whole = validateConfig({ ...minimal, gateway: { cpu: 2 }, app: { cpu: '4', memory: '8Gi' } }, '/')
+  t.same([whole.gateway.cpu, whole.app.cpu], ['2', '4'])
+  t.same([validateConfig(minimal, '/').gateway.cpu, validateConfig(minimal, '/').app.cpu], ['1', '1'])
+})
+
 t.test(
-  'a CPU or memory Cloud Run refuses stops at plan, naming the field (not the first revision)',
+  'a memory or CPU Cloud Run refuses stops at plan, naming the field (not the first revision)',
   async (t) => {
-    // the deploy renders the second generation execution environment, which needs at least 1 vCPU
-    const half = problems({ ...minimal, app: { cpu: '0.5' } })
-    t.match(half, /app\.cpu: below 1 vCPU needs the first generation execution environment/)
-    t.match(half, /app\.memory: 2Gi with 0\.5 vCPU: Cloud Run allows at most 1Gi/)
+    // the config's own checks pass these; Cloud Run's rules for the rendered service do not
     t.match(
       problems({ ...minimal, gateway: { memory: '16Gi' } }),
-      /gateway\.memory: .*\(Cloud Run's rule for spec\.template\.spec\.containers\[0\]\.resources\.limits\.memory\)/,
+      /gateway\.memory: 16Gi with 1 vCPU: Cloud Run allows at most 4Gi \(Cloud Run's rule for spec\.template\.spec\.containers\[0\]\.resources\.limits\.memory\)/,
+    )
+    t.match(
+      problems({ ...minimal, app: { cpu: '3' } }),
+      /app\.cpu: 3 vCPU: above 1, Cloud Run allows only 2, 4, 6 or 8/,
     )
     t.equal(validateConfig({ ...minimal, app: { cpu: '2', memory: '4Gi' } }, '/base').app.cpu, '2')
   },

@@ -68,7 +68,7 @@ t.test('a read-only resource that is not there stops the plan: nothing to create
 })
 
 t.test('drift with no update in place is refused, naming every difference', async (t) => {
-  const fixed: Resource = {
+  const fixed: Resource<{ size: number }> = {
     id: 'thing',
     title: 'thing fw-thing',
     describe: () => ['describe', 'thing'],
@@ -80,7 +80,7 @@ t.test('drift with no update in place is refused, naming every difference', asyn
     message:
       'thing fw-thing differs from the config and cannot be updated in place: size is 1; colour differs',
   })
-  const updatable: Resource = { ...fixed, update: () => [{ argv: ['update', 'thing'] }] }
+  const updatable: Resource<{ size: number }> = { ...fixed, update: () => [{ argv: ['update', 'thing'] }] }
   const e = engine()
   const planned = await e.plan([step(updatable)])
   t.same(
@@ -149,11 +149,13 @@ t.test('plan --format sh refuses a script that would use a value no earlier step
     id: 'uses',
     title: 'uses an unknown value',
     describe: () => ['describe', 'missing'],
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the deploy's own ${NAME} placeholder, not a template
     create: () => [{ argv: ['create', '--ref=${NEVER_ASSIGNED}'] }],
   }
   const planned = await e.plan([step(uses)])
   t.throws(() => shellScript(planned, e.context), {
     message:
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the deploy's own ${NAME} placeholder, not a template
       'plan --format sh: the command for uses an unknown value needs ${NEVER_ASSIGNED}, which no earlier step of the script assigns',
   })
 })
@@ -181,7 +183,10 @@ esac
       gcloud: new Gcloud({ project: 'demo-project', gcloud: standIn }),
       progress: new Progress({ write: () => true }),
     })
-  const resource = (id: string, extra: Partial<Resource> = {}): Resource => ({
+  const resource = (
+    id: string,
+    extra: Partial<Resource<{ protected?: boolean }>> = {},
+  ): Resource<{ protected?: boolean }> => ({
     id,
     title: id,
     describe: () => ['describe', id],
@@ -248,3 +253,36 @@ t.test(
     )
   },
 )
+
+// Issue 17: `fact()` answers `${NAME}` while a value is unread, which `plan` shows; a command that runs
+// must never carry one to Google (an IAP audience of `${BACKEND_SERVICE_ID}` matches no token).
+t.test('a placeholder never reaches a command that runs; plan still shows it', async (t) => {
+  const needsId: Resource = {
+    id: 'wired',
+    title: 'wired to the backend',
+    describe: () => ['describe', 'wired'],
+    create: (x) => [
+      {
+        argv: ['create', 'wired'],
+        files: { spec: `audience: /backendServices/${x.fact('BACKEND_SERVICE_ID')}\n` },
+      },
+    ],
+  }
+  const [planned] = await engine().plan([step(needsId)])
+  t.match(planned?.commands[0]?.files?.spec, /\$\{BACKEND_SERVICE_ID\}/, 'the plan shows what it will read')
+  const runner = new Gcloud({ project: 'demo-project', gcloud })
+  const e = new Engine(config, { gcloud: runner, progress: new Progress({ write: () => true }) })
+  await t.rejects(e.apply([step(needsId)]), {
+    code: 'DEPLOY_ERR_REFUSED',
+    message:
+      'gcloud create wired: needs BACKEND_SERVICE_ID, which nothing has read yet: not run with a placeholder',
+  })
+  t.same(
+    runner.history.filter((argv) => argv[0] === 'create'),
+    [],
+    'the command did not run',
+  )
+  const known = engine()
+  known.context.facts.set('BACKEND_SERVICE_ID', '7')
+  await t.rejects(known.apply([step(needsId)]), { code: 'DEPLOY_ERR_GCLOUD' }, 'with the value read, it runs')
+})

@@ -17,6 +17,7 @@ function script(name: string, body: string): string {
 t.test(
   'argv: --project, --format=json, --quiet (not for prompts), --async for polled builds, files',
   async (t) => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash's ${@: -4:1}, not a template
     const echo = script('echo', 'printf "%s\\n" "$@"; cat "${@: -4:1}" 2>/dev/null || true')
     const g = new Gcloud({ project: 'demo-project', gcloud: echo })
     const r = await g.run({ argv: ['x', '--source={file:data}'], files: { data: 'hello' } })

@@ -98,9 +98,10 @@ t.test('render --offline writes the YAML with placeholders for unknown values', 
   const svc = parse(readFileSync(out, 'utf8'))
   const env = svc.spec.template.spec.containers[0].env
   t.same(
-    env.find((e: any) => e.name === 'IAP_AUDIENCE'),
+    env.find((e: { name: string }) => e.name === 'IAP_AUDIENCE'),
     {
       name: 'IAP_AUDIENCE',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the deploy's own ${NAME} placeholder, not a template
       value: '/projects/${PROJECT_NUMBER}/global/backendServices/${BACKEND_SERVICE_ID}',
     },
   )

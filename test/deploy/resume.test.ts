@@ -114,7 +114,10 @@ t.test('every sampled failure stops with the command and its stderr; re-runs con
   t.match(drift.stdout, /update +Cloud SQL instance fw-db \(deletion protection differs\)/)
   const patches = interrupted.fake.requests.slice(before).filter((r) => r.method === 'PATCH')
   t.same(
-    patches.map((r) => (r.body as any).settings.deletionProtectionEnabled),
+    patches.map(
+      (r) =>
+        (r.body as { settings: { deletionProtectionEnabled: boolean } }).settings.deletionProtectionEnabled,
+    ),
     [true],
   )
 })

@@ -44,7 +44,7 @@ t.test('custom app: its own port, args, env and secrets; no database, bucket or 
     { name: 'A', value: 'b' },
   ])
   t.same(app.startupProbe.httpGet, { path: '/', port: 5000 })
-  const genv = Object.fromEntries(gateway.env.map((e: any) => [e.name, e.value]))
+  const genv = Object.fromEntries(gateway.env.map((e) => [e.name, e.value]))
   t.equal(genv.UPSTREAM_URL, 'http://127.0.0.1:5000')
   t.equal(genv.ALLOWED_EMAILS, 'a@example.com')
   t.equal(genv.ALLOWED_DOMAINS, 'example.com')
@@ -57,16 +57,29 @@ t.test('custom app: its own port, args, env and secrets; no database, bucket or 
 t.test('Flowise moved off 3000 gets PORT; its probe window is the whole startupSeconds', async (t) => {
   const c = validateConfig({ ...base, app: { port: 3100, startupSeconds: 95 } }, '/')
   const app = serviceObject(c, values).spec.template.spec.containers[1]
-  t.ok(app.env.some((e: any) => e.name === 'PORT' && e.value === '3100'))
+  t.ok(app.env.some((e) => e.name === 'PORT' && e.value === '3100'))
   t.equal(app.startupProbe.failureThreshold * app.startupProbe.periodSeconds, 100)
 })
 
 t.test('differences: what the config sets must be there; Google may add more', async (t) => {
   t.same(differences({ a: 1, b: { c: 'x' } }, { a: '1', b: { c: 'x', extra: true }, more: 1 }), [])
-  t.same(differences({ a: [1, 2] }, { a: [1] }), ['a'])
-  t.same(differences({ a: [{ x: 1 }] }, { a: [{ x: 2 }] }), ['a[0].x'])
-  t.same(differences({ a: { b: 1 } }, { a: 'flat' }), ['a'])
-  t.same(differences('x', 'y'), ['(value)'])
+  t.same(differences({ a: [1, 2] }, { a: [1] }), ['a: live 1 entry, config 2 entries'])
+  t.same(differences({ a: [{ x: 1 }] }, { a: [{ x: 2 }] }), ['a[0].x: live 2, config 1'])
+  t.same(differences({ a: { b: 1 } }, { a: 'flat' }), ['a: live flat, config a mapping'])
+  t.same(differences('x', 'y'), ['(value): live y, config x'])
+  t.same(differences({ cpu: '2' }, {}), ['cpu: live unset, config 2'])
+  t.same(differences({ a: 'x', b: 'y' }, { a: { n: 1 }, b: null }), [
+    'a: live a mapping, config x',
+    'b: live null, config y',
+  ])
+  t.same(
+    differences(
+      { env: [{ name: 'K', value: 'from-config' }] },
+      { env: [{ name: 'K', value: 'set-by-hand' }] },
+    ),
+    ['env[0].value: live and config differ (values not shown)'],
+    "a variable's value is not shown: one set by hand may be a secret",
+  )
 })
 
 // Issue 14, points 2, 10, 12 and 15: what the Flowise container and the service say.
@@ -75,9 +88,7 @@ t.test(
   async (t) => {
     const c = validateConfig({ ...base, name: 'fw' }, '/')
     const svc = serviceObject(c, { ...values, databasePasswordVersion: '3' })
-    const env = Object.fromEntries(
-      svc.spec.template.spec.containers[1].env.map((e: any) => [e.name, e.value]),
-    )
+    const env = Object.fromEntries(svc.spec.template.spec.containers[1].env.map((e) => [e.name, e.value]))
     t.match(env, {
       DATABASE_HOST: '/cloudsql/demo-project:europe-west1:fw-db',
       DATABASE_PORT: '5432',

@@ -230,17 +230,31 @@ t.test('edge: Armor rules converge (change, add, remove), backend and IAP member
     'compute security-policies rules update 1001 --security-policy=fw-armor --action=allow --src-ip-ranges=10.10.0.0/16,10.11.0.0/16',
     'compute security-policies rules delete 1005 --security-policy=fw-armor',
   ])
-  t.equal(armor.check?.(existing, x).length, 2)
+  t.same(armor.check?.(existing, x), [
+    'rule 1001: live allow 192.0.2.0/24, config allow 10.10.0.0/16,10.11.0.0/16',
+    'rule 1005: live allow 198.51.100.0/24, not in the config',
+  ])
+  t.same(armor.check?.([{ rules: [] }], x).slice(0, 2), [
+    'default rule: live none, config deny(403)',
+    'rule 1000: live none, config allow 10.0.0.0/16,10.1.0.0/16,10.2.0.0/16,10.3.0.0/16,10.4.0.0/16,10.5.0.0/16,10.6.0.0/16,10.7.0.0/16,10.8.0.0/16,10.9.0.0/16',
+  ])
   const backend = find(step, 'backend-service')
   t.same(backend.check?.({ securityPolicy: '.../securityPolicies/fw-armor', iap: { enabled: true } }, x), [])
-  t.same(backend.check?.({}, x), ['compute backend-services update', 'iap web enable'])
+  t.same(backend.check?.({ id: '7' }, x), [
+    'security policy: live none, config fw-armor',
+    'IAP: live off, config on',
+  ])
+  t.same(
+    backend.check?.({ id: '7', securityPolicy: '.../securityPolicies/other', iap: { enabled: true } }, x),
+    ['security policy: live other, config fw-armor'],
+  )
   const iap = find(step, 'iap-access')
   const policy = {
     bindings: [{ role: 'roles/iap.httpsResourceAccessor', members: ['user:old@example.com'] }],
   }
   t.same(iap.check?.(policy, x), [
-    'add-iam-policy-binding --member=user:a@example.com',
-    'remove-iam-policy-binding --member=user:old@example.com',
+    'IAP member user:a@example.com: live not granted, config granted',
+    'IAP member user:old@example.com: live granted, not in the config',
   ])
   t.equal(iap.update?.(x, policy).length, 2)
 })
@@ -268,8 +282,9 @@ t.test(
     })
     const invoker = find(runStep(config), 'invoker')
     t.same(invoker.check?.(current, x), [
-      'run.invoker is not exactly the IAP service agent',
-      'a public member is bound',
+      'run.invoker: live allUsers, user:x@example.com, config serviceAccount:service-42@gcp-sa-iap.iam.gserviceaccount.com only',
+      'roles/run.viewer: live allAuthenticatedUsers, config no public member',
+      'roles/run.developer: live allUsers, config no public member',
     ])
     t.same(invoker.check?.(lockedPolicy(x, undefined), x), [])
     t.match(argv(invoker.update?.(x, current) ?? []), [
@@ -282,7 +297,7 @@ t.test(
 t.test('frontend: a certificate for another domain is drift that cannot be updated in place', async (t) => {
   const cert = find(frontendStep(config), 'certificate')
   t.same(cert.check?.({ managed: { domains: ['old.example.com'] } }, x), [
-    'certificate is for old.example.com',
+    'domains: live old.example.com, config a.example.com (a new domain needs a new certificate)',
   ])
   t.equal(cert.update, undefined)
   const learned = new Map<string, string>()
@@ -326,7 +341,9 @@ t.test('fields Google omits when empty are read as empty', async (t) => {
   t.same([...learned], [], 'no enabled version, nothing learned')
 
   const cert = find(frontendStep(config), 'certificate')
-  t.same(cert.check?.({}, x), ['certificate is for no domain'])
+  t.same(cert.check?.({}, x), [
+    'domains: live none, config a.example.com (a new domain needs a new certificate)',
+  ])
   t.same(cert.check?.({ managed: { domains: ['a.example.com'] } }, x), [])
 
   const build = find(imagesStep(config), 'image/gateway').create(x)[0]?.poll
@@ -348,7 +365,9 @@ t.test('fields Google omits when empty are read as empty', async (t) => {
   t.same(identity.check?.({ bindings: [{ role: 'roles/logging.logWriter' }] }, x).length, 3)
 
   const invoker = find(runStep(config), 'invoker')
-  t.same(invoker.check?.({}, x), ['run.invoker is not exactly the IAP service agent'])
+  t.same(invoker.check?.({}, x), [
+    'run.invoker: live none, config serviceAccount:service-42@gcp-sa-iap.iam.gserviceaccount.com only',
+  ])
   t.same(lockedPolicy(x, { bindings: [{ role: 'roles/run.viewer' }] }).bindings, [
     { role: 'roles/run.invoker', members: ['serviceAccount:service-42@gcp-sa-iap.iam.gserviceaccount.com'] },
   ])
@@ -404,6 +423,15 @@ t.test('edge: a custom IAP OAuth client is set from a flags file, its secret nev
     iap: { enabled: true, oauth2ClientId: client.clientId },
   }
   t.same(backend.check?.(done, x), [])
+  t.same(backend.check?.({ ...done, iap: { enabled: true } }, x), [
+    `IAP OAuth client: live Google-managed, config ${client.clientId}`,
+  ])
+  t.same(backend.check?.({ ...done, iap: { enabled: true, oauth2ClientId: 'old' } }, x), [
+    `IAP OAuth client: live old, config ${client.clientId}`,
+  ])
+  t.same(backend.check?.({ ...done, iap: { enabled: false } }, x), [
+    `IAP: live off, config on with OAuth client ${client.clientId}`,
+  ])
   const read = find(secretsStep(c), 'oauth-client-secret/iap-oauth')
   t.equal(read.readOnly, true)
   t.same(read.create(x), [], "the user's secret: never created here")
@@ -415,13 +443,21 @@ t.test('frontend: a MODERN TLS 1.2 policy on the HTTPS proxy; IPv6 only with IPv
   const policy = find(f, 'ssl-policy')
   t.same(policy.check?.({ profile: 'MODERN', minTlsVersion: 'TLS_1_2' }, x), [])
   t.same(policy.check?.({ profile: 'COMPATIBLE', minTlsVersion: 'TLS_1_0' }, x), [
-    'profile COMPATIBLE, minimum TLS_1_0',
+    'profile: live COMPATIBLE, config MODERN',
+    'minimum TLS version: live TLS_1_0, config TLS_1_2',
+  ])
+  t.same(policy.check?.({}, x), [
+    'profile: live none, config MODERN',
+    'minimum TLS version: live none, config TLS_1_2',
   ])
   t.same(argv(policy.update?.(x, {}) ?? []), [
     'compute ssl-policies update fw-ssl-policy --global --profile=MODERN --min-tls-version=1.2',
   ])
   const proxy = find(f, 'https-proxy')
-  t.same(proxy.check?.({}, x), ['no TLS 1.2 SSL policy'])
+  t.same(proxy.check?.({}, x), ['SSL policy: live none, config fw-ssl-policy'])
+  t.same(proxy.check?.({ sslPolicy: '.../sslPolicies/old' }, x), [
+    'SSL policy: live old, config fw-ssl-policy',
+  ])
   t.same(argv(proxy.update?.(x, {}) ?? []), [
     'compute target-https-proxies update fw-https-proxy --global --ssl-policy=fw-ssl-policy',
   ])
