@@ -459,7 +459,8 @@ t.test(
     )
     t.equal(JSON.stringify(h.fake.snapshot()), snapshot, 'not one resource touched')
 
-    // As after `apply` with database.deletionProtection: false (that patch is covered in resume.test.ts):
+    // As after `apply` with database.deletionProtection: false (that drift patch, in the other direction, is
+    // covered in apply-resume.test.ts):
     h.fake.resources.get('sql:demo-project/fw-db').settings.deletionProtectionEnabled = false
     const unprotected = h.writeConfig(
       'unprotected.yaml',

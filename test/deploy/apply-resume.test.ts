@@ -3,7 +3,8 @@
 // equals an uninterrupted apply's. Sampled, not every step: each re-run costs the reads of the steps
 // before it (about 1 s per gcloud call), so the full matrix would take many minutes.
 // The same uninterrupted apply is the yardstick for `plan --format sh`: the script, run with bash against
-// a third fake, must leave exactly the state `apply` leaves.
+// a third fake, must leave exactly the state `apply` leaves. The run that finishes the interrupted apply
+// also carries a config change (drift), so that one read of every step serves both.
 import { execFile } from 'node:child_process'
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -55,10 +56,14 @@ t.test('every sampled failure stops with the command and its stderr; re-runs con
     await clean.close()
     await scripted.close()
   })
-  const config = (h: typeof clean) =>
-    h.writeConfig('flowise.yaml', flowiseConfig(h, { database: { deletionProtection: false } }))
+  // The yardsticks apply the preset as shipped; the interrupted runs apply it with deletion protection
+  // off, so that the run that finishes them is also a config change (see the end).
+  const config = (h: typeof clean) => h.writeConfig('flowise.yaml', flowiseConfig(h))
   const cleanConfig = config(clean)
-  const interruptedConfig = config(interrupted)
+  const interruptedConfig = interrupted.writeConfig(
+    'unprotected.yaml',
+    flowiseConfig(interrupted, { database: { deletionProtection: false } }),
+  )
   const plan = await scripted.deploy(['plan', '--offline', '--format', 'sh', '--config', config(scripted)])
   t.equal(plan.code, 0, plan.stderr)
 
@@ -83,8 +88,30 @@ t.test('every sampled failure stops with the command and its stderr; re-runs con
   t.equal(cleanRun.code, 0, cleanRun.stderr)
   t.equal(scriptRun.code, 0, scriptRun.stderr)
   t.same(normalised(scripted.fake), normalised(clean.fake), 'plan --format sh leaves the state apply leaves')
-  const last = await interrupted.deploy(['apply', '--config', interruptedConfig])
+  // The run that finishes the interrupted apply also changes the config (deletion protection off -> on):
+  // a config change is an update, not a re-create. One run proves both; each costs a read of every step.
+  const before = interrupted.fake.requests.length
+  const last = await interrupted.deploy(['apply', '--config', config(interrupted)])
   t.equal(last.code, 0, last.stderr)
+  t.match(last.stdout, /update +Cloud SQL instance fw-db \(deletion protection differs\)/)
+  const sqlInstance = (r: { path: string }) => /\/instances\/fw-db$/.test(r.path)
+  const finishing = interrupted.fake.requests.slice(before)
+  t.same(
+    finishing
+      .filter((r) => r.method === 'PATCH')
+      .map(
+        (r) =>
+          (r.body as { settings: { deletionProtectionEnabled: boolean } }).settings.deletionProtectionEnabled,
+      ),
+    [true],
+    'one PATCH, of the instance',
+  )
+  t.notOk(
+    finishing.some(
+      (r) => ['POST', 'DELETE'].includes(r.method) && (sqlInstance(r) || /\/instances$/.test(r.path)),
+    ),
+    'the instance is neither deleted nor created again',
+  )
 
   t.same(normalised(interrupted.fake), normalised(clean.fake), 'same end state as an uninterrupted apply')
   t.equal(
@@ -105,19 +132,4 @@ t.test('every sampled failure stops with the command and its stderr; re-runs con
       'no secret in any argv',
     )
   }
-
-  // Drift: a config change is an update, not a re-create (deletion protection off -> on).
-  const protectedConfig = interrupted.writeConfig('protected.yaml', flowiseConfig(interrupted))
-  const before = interrupted.fake.requests.length
-  const drift = await interrupted.deploy(['apply', '--config', protectedConfig])
-  t.equal(drift.code, 0, drift.stderr)
-  t.match(drift.stdout, /update +Cloud SQL instance fw-db \(deletion protection differs\)/)
-  const patches = interrupted.fake.requests.slice(before).filter((r) => r.method === 'PATCH')
-  t.same(
-    patches.map(
-      (r) =>
-        (r.body as { settings: { deletionProtectionEnabled: boolean } }).settings.deletionProtectionEnabled,
-    ),
-    [true],
-  )
 })
