@@ -203,8 +203,13 @@ t.test('Cloud SQL needs private services access and honours deletion protection'
     'empty password refused',
   )
   t.equal((await call('DELETE', '/sql/v1beta4/projects/p/instances/db')).status, 400)
+  // patch semantics merge nested messages: a partial ipConfiguration keeps the private network
   await call('PATCH', '/sql/v1beta4/projects/p/instances/db', {
-    settings: { deletionProtectionEnabled: false },
+    settings: { deletionProtectionEnabled: false, ipConfiguration: { sslMode: 'ENCRYPTED_ONLY' } },
+  })
+  t.same(fake.resources.get('sql:p/db').settings.ipConfiguration, {
+    privateNetwork: 'projects/p/global/networks/n',
+    sslMode: 'ENCRYPTED_ONLY',
   })
   t.equal((await call('DELETE', '/sql/v1beta4/projects/p/instances/db/users?name=u')).status, 200)
   t.equal((await call('DELETE', '/sql/v1beta4/projects/p/instances/db')).status, 200)

@@ -14,6 +14,26 @@ function invalid(message: string): Reply {
 }
 
 /**
+ * instances.patch "partially updates settings of a Cloud SQL instance by merging the request with the
+ * current configuration" (Cloud SQL Admin API reference, instances.patch): a nested message the request
+ * names only in part (settings.ipConfiguration with one field) keeps the fields it does not name. Lists
+ * (authorizedNetworks, flags) are replaced whole, as patch semantics do for repeated fields.
+ * https://cloud.google.com/sql/docs/postgres/admin-api/rest/v1beta4/instances/patch
+ */
+function patched(current: Record<string, unknown>, change: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...current }
+  for (const [key, value] of Object.entries(change)) {
+    const before = current[key]
+    const nested = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v)
+    out[key] =
+      nested(value) && nested(before)
+        ? patched(before as Record<string, unknown>, value as Record<string, unknown>)
+        : value
+  }
+  return out
+}
+
+/**
  * The instance as Cloud SQL would create it from this body, or the refusal. Sources:
  * - PostgreSQL 16 and later default to ENTERPRISE_PLUS when no edition is given, and ENTERPRISE_PLUS takes
  *   only db-perf-optimized-N-* tiers: "Invalid Tier (db-g1-small) for (ENTERPRISE_PLUS) Edition. Use a
@@ -127,11 +147,7 @@ export function sqlRoutes(): Route[] {
       handle: ({ fake, m, body }) => {
         const current = fake.resources.get(`sql:${m[1]}/${m[2]}`)
         if (!current) return notFound(`instance ${m[2]}`)
-        const settings = { ...current.settings, ...body.settings }
-        settings.backupConfiguration = {
-          ...current.settings?.backupConfiguration,
-          ...body.settings?.backupConfiguration,
-        }
+        const settings = patched(current.settings ?? {}, body.settings ?? {})
         const { refusal } = createdInstance({ ...current, settings })
         if (refusal) return refusal
         current.settings = settings
