@@ -6,6 +6,7 @@ import { dirname, resolve } from 'node:path'
 import ipaddr from 'ipaddr.js'
 import { parse } from 'yaml'
 import { type DatabaseConfig, databaseConfig } from './config-database.ts'
+import { type MonitoringConfig, monitoringConfig } from './config-monitoring.ts'
 import { type Raw, Reader } from './config-reader.ts'
 import { DeployError } from './errors.ts'
 import { GATEWAY_PORT, gatewayEnvProblems } from './gateway-env.ts'
@@ -67,6 +68,8 @@ export interface DeployConfig {
   network: { name: string; subnet: string; subnetRange: string }
   database: DatabaseConfig
   storage: { enabled: boolean; bucket: string }
+  /** Log-based metrics and an alert policy from the gateway's log lines (config-monitoring.ts). */
+  monitoring: MonitoringConfig
   /**
    * IAP's own (Google-managed) OAuth client admits only users of the project's organisation and no
    * programmatic callers (cloud.google.com/iap/docs/custom-oauth-configuration): a custom client is
@@ -186,8 +189,10 @@ export function validateConfig(raw: unknown, baseDir: string): DeployConfig {
     'database',
     'storage',
     'iapOAuthClient',
+    'monitoring',
   ])
-  for (const section of ['gateway', 'app', 'network', 'database', 'storage', 'iapOAuthClient']) r.map(section)
+  for (const section of ['gateway', 'app', 'network', 'database', 'storage', 'iapOAuthClient', 'monitoring'])
+    r.map(section)
   r.known('gateway', ['build', 'tag', 'cpu', 'memory', 'logLevel', 'upstreamTimeoutMs', 'shutdownGraceMs'])
   r.known('app', [
     'preset',
@@ -367,6 +372,7 @@ export function validateConfig(raw: unknown, baseDir: string): DeployConfig {
         'is not a bucket name',
       ),
     },
+    monitoring: monitoringConfig(r, project),
   }
   if (r.has('iapOAuthClient')) {
     config.iapOAuthClient = {
