@@ -6,7 +6,9 @@ import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { flowiseConfig, type Harness, harness } from './harness.ts'
 
-t.setTimeout(1_200_000)
+t.setTimeout(1_800_000)
+// About 30 gcloud reads per doctor run, six at a time: seconds alone, minutes on a loaded machine.
+const SLOW = { timeout: 600_000 }
 
 let h: Harness
 let config: string
@@ -75,50 +77,54 @@ const backend = 'compute:projects/demo-project/global/backendServices/fw-backend
 const sql = 'sql:demo-project/fw-db'
 const gatewayEnv = (s: any) => s.spec.template.spec.containers.find((c: any) => c.name === 'gateway').env
 
-t.test('a correct deployment passes every invariant, read-only, and never shows a secret', async (t) => {
-  const mutationsBefore = h.fake.mutations().length
-  const r = await doctor()
-  t.equal(r.code, 0, r.stdout)
-  t.notMatch(r.stdout, /^(FAIL|\?\?\?\?)/m)
-  for (const id of [
-    'run-ingress',
-    'run-default-url',
-    'run-invoker',
-    'iap-enabled',
-    'iap-accessors',
-    'armor-attached',
-    'armor-default-deny',
-    'armor-allow-rules',
-    'tls-policy',
-    'certificate',
-    'gateway-audience',
-    'gateway-network',
-    'revision-serving',
-    'sql-private',
-    'sql-tls',
-    'sql-backups',
-    'sql-deletion-protection',
-    'secrets-readable',
-    'runtime-roles',
-    'log-metrics',
-    'alert-policy',
-    'outside-http-redirect',
-    'outside-sign-in',
-    'outside-run-app',
-  ]) {
-    t.match(r.stdout, new RegExp(`^PASS  ${id}: `, 'm'), id)
-  }
-  t.match(r.stdout, /24 passed, 0 failed, 0 could not be checked/)
-  t.equal(h.fake.mutations().length, mutationsBefore, 'doctor changed nothing')
-  const argv = h.argvLog().slice(-60).flat()
-  t.notOk(argv.includes('access'), 'no secret value was ever read')
-  for (const value of h.fake.payloads.values()) t.notOk(r.stdout.includes(value), 'no secret value shown')
+t.test(
+  'a correct deployment passes every invariant, read-only, and never shows a secret',
+  SLOW,
+  async (t) => {
+    const mutationsBefore = h.fake.mutations().length
+    const r = await doctor()
+    t.equal(r.code, 0, r.stdout)
+    t.notMatch(r.stdout, /^(FAIL|\?\?\?\?)/m)
+    for (const id of [
+      'run-ingress',
+      'run-default-url',
+      'run-invoker',
+      'iap-enabled',
+      'iap-accessors',
+      'armor-attached',
+      'armor-default-deny',
+      'armor-allow-rules',
+      'tls-policy',
+      'certificate',
+      'gateway-audience',
+      'gateway-network',
+      'revision-serving',
+      'sql-private',
+      'sql-tls',
+      'sql-backups',
+      'sql-deletion-protection',
+      'secrets-readable',
+      'runtime-roles',
+      'log-metrics',
+      'alert-policy',
+      'outside-http-redirect',
+      'outside-sign-in',
+      'outside-run-app',
+    ]) {
+      t.match(r.stdout, new RegExp(`^PASS  ${id}: `, 'm'), id)
+    }
+    t.match(r.stdout, /24 passed, 0 failed, 0 could not be checked/)
+    t.equal(h.fake.mutations().length, mutationsBefore, 'doctor changed nothing')
+    const argv = h.argvLog().slice(-60).flat()
+    t.notOk(argv.includes('access'), 'no secret value was ever read')
+    for (const value of h.fake.payloads.values()) t.notOk(r.stdout.includes(value), 'no secret value shown')
 
-  const json = JSON.parse((await doctor('json')).stdout)
-  t.equal(json.ok, true)
-  t.equal(json.findings.length, 24)
-  t.match(json.findings[0], { id: 'run-ingress', verdict: 'pass', reason: String })
-})
+    const json = JSON.parse((await doctor('json')).stdout)
+    t.equal(json.ok, true)
+    t.equal(json.findings.length, 24)
+    t.match(json.findings[0], { id: 'run-ingress', verdict: 'pass', reason: String })
+  },
+)
 
 const broken: [string, string, RegExp, () => (t: Test) => void][] = [
   [
@@ -253,7 +259,7 @@ const broken: [string, string, RegExp, () => (t: Test) => void][] = [
 ]
 
 for (const [id, what, reason, make] of broken) {
-  t.test(`${what}: ${id} fails and says why`, async (t) => {
+  t.test(`${what}: ${id} fails and says why`, SLOW, async (t) => {
     make()(t)
     const r = await doctor()
     t.equal(r.code, 1)

@@ -5,7 +5,8 @@
 import t from 'tap'
 import { flowiseConfig, type Harness, harness } from './harness.ts'
 
-t.setTimeout(1_200_000)
+t.setTimeout(1_800_000)
+const SLOW = { timeout: 900_000 }
 
 let h: Harness
 const cfg = (version: string, gatewayTag = '0.1.0') => {
@@ -26,7 +27,7 @@ t.before(async () => {
 })
 t.teardown(() => h?.close())
 
-t.test('an apply that changes nothing in the images takes no backup', async (t) => {
+t.test('an apply that changes nothing in the images takes no backup', SLOW, async (t) => {
   const r = await h.deploy(['apply', '--config', cfg('3.1.4')])
   t.equal(r.code, 0, r.stderr)
   t.same(backups(), [])
@@ -34,7 +35,7 @@ t.test('an apply that changes nothing in the images takes no backup', async (t) 
   t.match(r.stdout, /Check it: npm run deploy -- doctor --config /)
 })
 
-t.test('a Flowise upgrade: backup first, then the new revision, and both ids printed', async (t) => {
+t.test('a Flowise upgrade: backup first, then the new revision, and both ids printed', SLOW, async (t) => {
   const from = service().status.latestReadyRevisionName
   const r = await h.deploy(['apply', '--config', cfg('3.1.5')])
   t.equal(r.code, 0, r.stderr)
@@ -58,7 +59,7 @@ t.test('a Flowise upgrade: backup first, then the new revision, and both ids pri
   t.not(service().status.latestReadyRevisionName, from)
 })
 
-t.test('a gateway upgrade whose revision fails leaves traffic on the previous revision', async (t) => {
+t.test('a gateway upgrade whose revision fails leaves traffic on the previous revision', SLOW, async (t) => {
   const serving = service().status.latestReadyRevisionName
   h.fake.revisionFailures.push('The user-provided container failed to start and listen on the port.')
   const r = await h.deploy(['apply', '--config', cfg('3.1.5', '0.2.0')])
@@ -68,46 +69,53 @@ t.test('a gateway upgrade whose revision fails leaves traffic on the previous re
   t.same(service().status.traffic, [{ revisionName: serving, percent: 100, latestRevision: true }])
 })
 
-t.test('rollback moves traffic to the previous ready revision and prints the restore command', async (t) => {
-  // The failed gateway revision is behind us: the config goes back to the gateway that served.
-  const fixed = await h.deploy(['apply', '--config', cfg('3.1.5')])
-  t.equal(fixed.code, 0, fixed.stderr)
-  t.equal(service().status.latestReadyRevisionName, 'fw-00004-abc')
-  // Back past the revision that never became ready (00003), to 3.1.5 on the old gateway (00002).
-  const r = await h.deploy(['rollback', '--config', cfg('3.1.5')])
-  t.equal(r.code, 0, r.stderr)
-  t.same(service().status.traffic, [{ revisionName: 'fw-00002-abc', percent: 100 }])
-  t.match(r.stdout, /Traffic: 100% to fw-00002-abc \(was fw-00004-abc\)\. It runs .*flowise:3\.1\.5/)
-  t.match(r.stdout, /Database migrations are NOT undone/)
-  t.match(r.stdout, /gcloud sql backups restore \d+ --restore-instance=fw-db --backup-instance=fw-db/)
+t.test(
+  'rollback moves traffic to the previous ready revision and prints the restore command',
+  SLOW,
+  async (t) => {
+    // The failed gateway revision is behind us: the config goes back to the gateway that served.
+    const fixed = await h.deploy(['apply', '--config', cfg('3.1.5')])
+    t.equal(fixed.code, 0, fixed.stderr)
+    t.equal(service().status.latestReadyRevisionName, 'fw-00004-abc')
+    // Back past the revision that never became ready (00003), to 3.1.5 on the old gateway (00002).
+    const r = await h.deploy(['rollback', '--config', cfg('3.1.5')])
+    t.equal(r.code, 0, r.stderr)
+    t.same(service().status.traffic, [{ revisionName: 'fw-00002-abc', percent: 100 }])
+    t.match(r.stdout, /Traffic: 100% to fw-00002-abc \(was fw-00004-abc\)\. It runs .*flowise:3\.1\.5/)
+    t.match(r.stdout, /Database migrations are NOT undone/)
+    t.match(r.stdout, /gcloud sql backups restore \d+ --restore-instance=fw-db --backup-instance=fw-db/)
 
-  // Once more: to the 3.1.4 revision, with the backup the Flowise upgrade took before leaving it.
-  const again = await h.deploy(['rollback', '--config', cfg('3.1.5')])
-  t.equal(again.code, 0, again.stderr)
-  t.same(service().status.traffic, [{ revisionName: 'fw-00001-abc', percent: 100 }])
-  t.match(again.stdout, /It runs .*flowise:3\.1\.4/)
-  const first = backups()[0]?.split('/').pop()
-  t.match(again.stdout, new RegExp(`gcloud sql backups restore ${first} --restore-instance=fw-db`))
+    // Once more: to the 3.1.4 revision, with the backup the Flowise upgrade took before leaving it.
+    const again = await h.deploy(['rollback', '--config', cfg('3.1.5')])
+    t.equal(again.code, 0, again.stderr)
+    t.same(service().status.traffic, [{ revisionName: 'fw-00001-abc', percent: 100 }])
+    t.match(again.stdout, /It runs .*flowise:3\.1\.4/)
+    const first = backups()[0]?.split('/').pop()
+    t.match(again.stdout, new RegExp(`gcloud sql backups restore ${first} --restore-instance=fw-db`))
 
-  // doctor sees the rollback for what it is; unreachable outside checks say where they ran.
-  const { main } = await import('../../deploy/main.ts')
-  let out = ''
-  await main(['doctor', '--config', cfg('3.1.5'), '--gcloud', h.recorder], {
-    stdout: { write: (s: string) => (out += s) },
-    stderr: { write: () => true },
-    env: h.env,
-    outside: {
-      http: 'http://127.0.0.1:9/',
-      https: 'http://127.0.0.1:9/',
-      runApp: 'http://127.0.0.1:9/',
-      timeoutMs: 500,
-    },
-  })
-  t.match(out, /^FAIL {2}revision-serving: .*serves 0%/m)
-  t.match(out, /^\?\?\?\? {2}outside-sign-in: .*127\.0\.0\.1:9 is not reachable from here \(ECONNREFUSED\)/m)
-})
+    // doctor sees the rollback for what it is; unreachable outside checks say where they ran.
+    const { main } = await import('../../deploy/main.ts')
+    let out = ''
+    await main(['doctor', '--config', cfg('3.1.5'), '--gcloud', h.recorder], {
+      stdout: { write: (s: string) => (out += s) },
+      stderr: { write: () => true },
+      env: h.env,
+      outside: {
+        http: 'http://127.0.0.1:9/',
+        https: 'http://127.0.0.1:9/',
+        runApp: 'http://127.0.0.1:9/',
+        timeoutMs: 500,
+      },
+    })
+    t.match(out, /^FAIL {2}revision-serving: .*serves 0%/m)
+    t.match(
+      out,
+      /^\?\?\?\? {2}outside-sign-in: .*127\.0\.0\.1:9 is not reachable from here \(ECONNREFUSED\)/m,
+    )
+  },
+)
 
-t.test('rollback with nothing to go back to says so', async (t) => {
+t.test('rollback with nothing to go back to says so', SLOW, async (t) => {
   const r = await h.deploy(['rollback', '--config', cfg('3.1.5')])
   t.equal(r.code, 1)
   t.match(r.stderr, /DEPLOY_ERR_REFUSED: rollback: no ready revision of fw older than fw-00001-abc/)
