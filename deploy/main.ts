@@ -74,6 +74,16 @@ export function formatPlan(planned: Planned[], gcloud: Gcloud): string {
   return `${lines.join('\n')}\n`
 }
 
+/** Exit 0, or EXIT_PENDING after listing what Google did not let finish yet. */
+function reportPending(progress: Progress, done: Planned[], why: string): number {
+  const pending = done.filter((p) => p.action === 'pending')
+  if (pending.length === 0) return 0
+  progress.line('')
+  progress.line(`Pending: ${why}:`)
+  for (const p of pending) progress.line(`  ${p.resource.title}: ${p.reasons.join('; ')}`)
+  return EXIT_PENDING
+}
+
 async function confirm(io: Io, question: string): Promise<boolean> {
   if (!io.stdin?.isTTY) {
     throw new DeployError('DEPLOY_ERR_USAGE', 'destroy needs --yes when standard input is not a terminal')
@@ -174,12 +184,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
         )
       }
       progress.line(`Check it: npm run deploy -- doctor --config ${values.config}`)
-      const pending = done.filter((p) => p.action === 'pending')
-      if (pending.length === 0) return 0
-      progress.line('')
-      progress.line('Pending: Google is not ready for these yet; run the same apply again later:')
-      for (const p of pending) progress.line(`  ${p.resource.title}: ${p.reasons.join('; ')}`)
-      return EXIT_PENDING
+      return reportPending(
+        progress,
+        done,
+        'Google is not ready for these yet; run the same apply again later',
+      )
     }
     const what = values['delete-data']
       ? 'everything, including the database, bucket and secrets'
@@ -192,12 +201,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
       return 1
     }
     const done = await engine.destroy(all, values['delete-data'] === true)
-    const pending = done.filter((p) => p.action === 'pending')
-    if (pending.length === 0) return 0
-    progress.line('')
-    progress.line('Pending: Google still holds these; run the same destroy again later to finish:')
-    for (const p of pending) progress.line(`  ${p.resource.title}: ${p.reasons.join('; ')}`)
-    return EXIT_PENDING
+    return reportPending(
+      progress,
+      done,
+      'Google still holds these; run the same destroy again later to finish',
+    )
   } catch (error) {
     if (error instanceof DeployError) {
       io.stderr.write(`${error.code}: ${error.message}\n`)

@@ -25,6 +25,19 @@ function gatewayEnv(svc: any): Record<string, string> {
   return Object.fromEntries((gw?.env ?? []).map((e: any) => [e.name, String(e.value ?? '')]))
 }
 
+/** What `have` holds beyond `wanted`, and what it lacks; undefined when they are the same. */
+function setDifference(have: string[], wanted: readonly string[], extraLabel: string): string | undefined {
+  const extra = have.filter((x) => !wanted.includes(x))
+  const absent = wanted.filter((x) => !have.includes(x))
+  if (extra.length === 0 && absent.length === 0) return undefined
+  return [
+    extra.length ? `${extraLabel}: ${extra.join(', ')}` : '',
+    absent.length ? `missing: ${absent.join(', ')}` : '',
+  ]
+    .filter(Boolean)
+    .join('; ')
+}
+
 const missing = (what: string) => fail(`${what} does not exist (run apply)`)
 
 export const edgeInvariants: Invariant[] = [
@@ -90,17 +103,8 @@ export const edgeInvariants: Invariant[] = [
     check: async (r) => {
       const policy = need(await r.iapPolicy(), 'the IAP policy of the backend service') ?? {}
       const have: string[] = membersOf(policy, 'roles/iap.httpsResourceAccessor')
-      const extra = have.filter((m) => !r.config.iapMembers.includes(m))
-      const absent = r.config.iapMembers.filter((m) => !have.includes(m))
-      if (extra.length === 0 && absent.length === 0) return pass(`${have.length} member(s), as configured`)
-      return fail(
-        [
-          extra.length ? `not in the config: ${extra.join(', ')}` : '',
-          absent.length ? `missing: ${absent.join(', ')}` : '',
-        ]
-          .filter(Boolean)
-          .join('; '),
-      )
+      const diff = setDifference(have, r.config.iapMembers, 'not in the config')
+      return diff ? fail(diff) : pass(`${have.length} member(s), as configured`)
     },
   },
   {
@@ -137,17 +141,8 @@ export const edgeInvariants: Invariant[] = [
         .filter((x: any) => x.priority !== DEFAULT_RULE && x.action === 'allow')
         .flatMap((x: any) => x.match?.config?.srcIpRanges ?? [])
       const wanted = allowRules(r.config).flatMap((x) => x.ranges)
-      if (sameSet(allowed, wanted)) return pass(`${wanted.length} range(s), as configured`)
-      const extra = allowed.filter((x) => !wanted.includes(x))
-      const absent = wanted.filter((x) => !allowed.includes(x))
-      return fail(
-        [
-          extra.length ? `allowed but not in the config: ${extra.join(', ')}` : '',
-          absent.length ? `missing: ${absent.join(', ')}` : '',
-        ]
-          .filter(Boolean)
-          .join('; '),
-      )
+      const diff = setDifference(allowed, wanted, 'allowed but not in the config')
+      return diff ? fail(diff) : pass(`${wanted.length} range(s), as configured`)
     },
   },
   {

@@ -256,6 +256,78 @@ const broken: [string, string, RegExp, () => (t: Test) => void][] = [
         delete p.sslPolicy
       }),
   ],
+  [
+    'iap-accessors',
+    'an accessor added by hand',
+    /not in the config: user:mallory@example\.com/,
+    () => (t) =>
+      seed(t, 'policy:iap/projects/123456789012/iap_web/compute/services/fw-backend', (p) => {
+        p.bindings
+          .find((b: any) => b.role === 'roles/iap.httpsResourceAccessor')
+          .members.push('user:mallory@example.com')
+      }),
+  ],
+  [
+    'armor-default-deny',
+    'the default rule allows',
+    /default rule is allow/,
+    () => (t) =>
+      seed(t, 'compute:projects/demo-project/global/securityPolicies/fw-armor', (p) => {
+        p.rules.find((x: any) => x.priority === 2147483647).action = 'allow'
+      }),
+  ],
+  [
+    'armor-allow-rules',
+    'a range allowed by hand',
+    /allowed but not in the config: 0\.0\.0\.0\/0/,
+    () => (t) =>
+      seed(t, 'compute:projects/demo-project/global/securityPolicies/fw-armor', (p) => {
+        p.rules.push({ priority: 5, action: 'allow', match: { config: { srcIpRanges: ['0.0.0.0/0'] } } })
+      }),
+  ],
+  [
+    'secrets-readable',
+    'a disabled secret version',
+    /fw-jwt-auth-token-secret version latest is DISABLED/,
+    () => (t) =>
+      seed(t, 'secret-version:demo-project/fw-jwt-auth-token-secret/1', (v) => {
+        v.state = 'DISABLED'
+      }),
+  ],
+  [
+    'runtime-roles',
+    'Editor granted to the runtime account',
+    /also holds roles\/editor/,
+    () => (t) =>
+      seed(t, 'policy:project/demo-project', (p) => {
+        p.bindings.push({
+          role: 'roles/editor',
+          members: ['serviceAccount:fw-run@demo-project.iam.gserviceaccount.com'],
+        })
+      }),
+  ],
+  [
+    'outside-sign-in',
+    'the app answering without sign-in',
+    /answered 200 without sign-in/,
+    () => (t) => {
+      answers.https = { status: 200, location: '' }
+      t.teardown(() => {
+        answers.https = { status: 302, location: 'https://accounts.google.com/o/oauth2/v2/auth?client_id=x' }
+      })
+    },
+  ],
+  [
+    'outside-run-app',
+    'the run.app URL serving',
+    /answered 200: the service is reachable without the load balancer/,
+    () => (t) => {
+      answers.runApp = { status: 200, location: '' }
+      t.teardown(() => {
+        answers.runApp = { status: 404, location: '' }
+      })
+    },
+  ],
 ]
 
 for (const [id, what, reason, make] of broken) {
