@@ -8,6 +8,7 @@
 // (cloud.google.com/run/docs/logging; logging/docs/structured-logging, "special JSON fields"). Only the
 // gateway writes these messages, so the filters need no container label.
 import type { DeployConfig } from '../config.ts'
+import { differences } from '../service-yaml.ts'
 import { names } from './names.ts'
 import { type Command, cmd, type Resource, type Step } from './types.ts'
 
@@ -120,9 +121,12 @@ export function alertPolicy(c: DeployConfig): Record<string, any> {
   }
 }
 
-/** Fields of `wanted` that `actual` lacks or sets otherwise, by name. */
+/**
+ * Fields of `wanted` that `actual` lacks or sets otherwise, by name. What Google adds on read (a
+ * condition's name, the metric descriptor's type) is not drift, nor is the order of keys.
+ */
 function drift(wanted: Record<string, any>, actual: any, fields: string[]): string[] {
-  return fields.filter((f) => JSON.stringify(wanted[f] ?? null) !== JSON.stringify(actual?.[f] ?? null))
+  return fields.filter((f) => wanted[f] !== undefined && differences(wanted[f], actual?.[f]).length > 0)
 }
 
 function metricResource(metric: Record<string, any>): Resource {

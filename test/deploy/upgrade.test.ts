@@ -2,6 +2,7 @@
 // new revision is created, and apply prints its id and the previous revision; a new revision that fails
 // leaves traffic on the previous one. Then rollback moves traffic back, says migrations stay, and prints
 // the restore command for the backup that upgrade took.
+import net from 'node:net'
 import t from 'tap'
 import { flowiseConfig, type Harness, harness } from './harness.ts'
 
@@ -95,22 +96,25 @@ t.test(
 
     // doctor sees the rollback for what it is; unreachable outside checks say where they ran.
     const { main } = await import('../../deploy/main.ts')
+    // A port nobody listens on (port 9 would be refused by fetch itself, a "bad port").
+    const closed = await new Promise<number>((resolve) => {
+      const server = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as net.AddressInfo
+        server.close(() => resolve(port))
+      })
+    })
+    const nobody = `http://127.0.0.1:${closed}/`
     let out = ''
     await main(['doctor', '--config', cfg('3.1.5'), '--gcloud', h.recorder], {
       stdout: { write: (s: string) => (out += s) },
       stderr: { write: () => true },
       env: h.env,
-      outside: {
-        http: 'http://127.0.0.1:9/',
-        https: 'http://127.0.0.1:9/',
-        runApp: 'http://127.0.0.1:9/',
-        timeoutMs: 500,
-      },
+      outside: { http: nobody, https: nobody, runApp: nobody, timeoutMs: 2000 },
     })
     t.match(out, /^FAIL {2}revision-serving: .*serves 0%/m)
     t.match(
       out,
-      /^\?\?\?\? {2}outside-sign-in: .*127\.0\.0\.1:9 is not reachable from here \(ECONNREFUSED\)/m,
+      /^\?\?\?\? {2}outside-sign-in: .*127\.0\.0\.1:\d+ is not reachable from here \(ECONNREFUSED\)/m,
     )
   },
 )
