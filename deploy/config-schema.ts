@@ -2,7 +2,9 @@
 // brackets; deploy.config.example.yaml is the same in YAML). Each block is read and checked by one
 // validator: config-access.ts (who and where), config-service.ts (the service, the gateway and the
 // images), config-app.ts (the app container and its files), config-database.ts (Cloud SQL and its
-// network). config.ts runs them all and reports every problem at once.
+// network), config-monitoring.ts (metrics and the alert). config.ts runs them all and reports every
+// problem at once.
+import { MONITORING_FIELDS, type MonitoringConfig } from './config-monitoring.ts'
 
 /** How an image is built by Cloud Build. */
 export interface Build {
@@ -177,6 +179,8 @@ export interface DeployConfig {
   network: NetworkConfig
   database: DatabaseConfig
   storage: StorageConfig
+  /** Log-based metrics and an alert policy from the gateway's log lines (config-monitoring.ts). */
+  monitoring: MonitoringConfig
   iapOAuthClient?: IapOAuthClient
 }
 
@@ -202,6 +206,7 @@ export const KNOWN_FIELDS = {
     'database',
     'storage',
     'iapOAuthClient',
+    'monitoring',
   ] satisfies (keyof DeployConfig)[],
   gateway: [
     'build',
@@ -247,5 +252,6 @@ export const KNOWN_FIELDS = {
   ] satisfies Exclude<keyof DatabaseConfig, 'passwordSecret'>[],
   storage: ['enabled', 'bucket'] satisfies (keyof StorageConfig)[],
   iapOAuthClient: ['clientId', 'secret'] satisfies (keyof IapOAuthClient)[],
+  monitoring: MONITORING_FIELDS,
   build: ['context', 'dockerfile', 'args'] satisfies (keyof Build)[],
 } as const

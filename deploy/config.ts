@@ -7,6 +7,7 @@ import { parse } from 'yaml'
 import { access, iapOAuthClient } from './config-access.ts'
 import { appConfig, isFlowise, storageConfig } from './config-app.ts'
 import { databaseConfig, networkConfig } from './config-database.ts'
+import { monitoringConfig } from './config-monitoring.ts'
 import { type Raw, Reader } from './config-reader.ts'
 import { type DeployConfig, KNOWN_FIELDS } from './config-schema.ts'
 import { gatewayConfig, repository, scaling } from './config-service.ts'
@@ -50,6 +51,7 @@ export function validateConfig(raw: unknown, baseDir: string): DeployConfig {
     network: networkConfig(r),
     database: databaseConfig(r, who.name, flowise),
     storage: storageConfig(r, who.project, who.name, flowise),
+    monitoring: monitoringConfig(r, who.project),
   }
   const client = iapOAuthClient(r)
   if (client) config.iapOAuthClient = client

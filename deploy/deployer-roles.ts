@@ -25,4 +25,6 @@ export const DEPLOYER_ROLES: readonly { role: string; why: string }[] = Object.f
   { role: 'roles/storage.admin', why: 'the files bucket and the build source bucket, and their IAM' },
   { role: 'roles/run.admin', why: 'the Cloud Run service and its invoker policy' },
   { role: 'roles/iap.admin', why: 'IAP on the backend service and who may pass it' },
+  { role: 'roles/logging.configWriter', why: 'the log-based metrics (monitoring.enabled)' },
+  { role: 'roles/monitoring.alertPolicyEditor', why: 'the alert policy (monitoring.enabled)' },
 ])

@@ -18,7 +18,7 @@ export interface Planned {
   commands: Command[]
 }
 
-/** A failure Google documents as temporary (`Command.pending`): destroy records it and goes on. */
+/** A failure Google documents as temporary (`Command.pending`): apply and destroy record it and go on. */
 class Held extends Error {}
 
 export interface EngineOptions {
@@ -161,7 +161,15 @@ export class Engine {
         this.opts.progress.line(
           `${planned.action.padEnd(9)} ${r.title}${planned.reasons.length ? ` (${planned.reasons.join('; ')})` : ''}`,
         )
-        for (const command of planned.commands) await this.execute(command)
+        try {
+          for (const command of planned.commands) await this.execute(command)
+        } catch (error) {
+          // Something Google documents as not ready yet (a metric Monitoring does not know): the rest goes on.
+          if (!(error instanceof Held)) throw error
+          this.opts.progress.line(`pending   ${r.title} (${error.message})`)
+          done.push({ ...planned, action: 'pending', reasons: [error.message] })
+          continue
+        }
         // Read back what was just made: later steps need its id or address.
         if (planned.commands.length > 0 && r.learn) await this.observe(r)
         done.push(planned)

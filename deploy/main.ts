@@ -1,17 +1,20 @@
-// npm run deploy -- plan|apply|destroy|render|rotate-db-password|run-local --config deploy.config.yaml
+// npm run deploy -- plan|apply|destroy|render|rotate-db-password|doctor|rollback|run-local --config FILE
 import { writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline/promises'
 import { parseArgs } from 'node:util'
 import { readConfig } from './config.ts'
+import { doctor, formatFindings, type OutsideTargets } from './doctor.ts'
 import { Engine, type Planned } from './engine.ts'
 import { DeployError, reportError } from './errors.ts'
 import { Gcloud } from './gcloud.ts'
 import { type Output, Progress } from './progress.ts'
+import { rollback } from './rollback.ts'
 import { rotateDbPassword } from './rotate-db-password.ts'
 import { serviceYaml } from './service-yaml.ts'
 import { shellScript } from './shell.ts'
 import { steps } from './steps/index.ts'
 import { serviceValues } from './steps/run.ts'
+import { applyWithUpgrade, restoreCommand } from './upgrade.ts'
 
 export interface Io {
   stdout: Output
@@ -20,11 +23,13 @@ export interface Io {
   env?: NodeJS.ProcessEnv
   /** Test hooks: faster IAM retries and build polling against the fake APIs. */
   tuning?: { iamRetryDelaysMs?: number[]; pollIntervalMs?: number }
+  /** Test hook: where doctor's outside checks go (local servers instead of the domain). */
+  outside?: OutsideTargets
 }
 
 const NO_ACCESS = /cannot run|active account|credentials|auth login|reauthenticat/i
 
-const COMMANDS = ['plan', 'apply', 'destroy', 'render', 'rotate-db-password'] as const
+const COMMANDS = ['plan', 'apply', 'destroy', 'render', 'rotate-db-password', 'doctor', 'rollback'] as const
 type CommandName = (typeof COMMANDS)[number]
 /** destroy finished all it could; Google still holds something a later destroy deletes. */
 export const EXIT_PENDING = 3
@@ -38,6 +43,9 @@ const USAGE = `usage: deploy <${COMMANDS.join('|')}> --config FILE [options]
            exit ${EXIT_PENDING}: done except what Google still holds, run it again later
   render   print the Cloud Run service YAML (--out FILE to write it)
   rotate-db-password  a new database password: SQL user, service and secret in one go
+  doctor   check the live deployment's security invariants, read-only; exit 0 only if all pass
+           --format text|json   --timeout SECONDS (outside checks, default 10)
+  rollback all traffic back to the previous ready revision (database migrations are not undone)
   run-local  run the rendered service from its images here, behind the IAP emulator
            (no Google; podman; see run-local --help)
 common: --gcloud PATH (default: gcloud on PATH)`
@@ -66,6 +74,16 @@ export function formatPlan(planned: Planned[], gcloud: Gcloud): string {
   const changes = planned.filter((p) => p.action === 'create' || p.action === 'update').length
   lines.push('', changes === 0 ? 'No changes.' : `${changes} resource(s) to create or update.`)
   return `${lines.join('\n')}\n`
+}
+
+/** Exit 0, or EXIT_PENDING after listing what Google did not let finish yet. */
+function reportPending(progress: Progress, done: Planned[], why: string): number {
+  const pending = done.filter((p) => p.action === 'pending')
+  if (pending.length === 0) return 0
+  progress.line('')
+  progress.line(`Pending: ${why}:`)
+  for (const p of pending) progress.line(`  ${p.resource.title}: ${p.reasons.join('; ')}`)
+  return EXIT_PENDING
 }
 
 async function confirm(io: Io, question: string): Promise<boolean> {
@@ -98,7 +116,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       ...(values.gcloud ? { gcloud: values.gcloud } : {}),
       ...(io.tuning?.iamRetryDelaysMs ? { iamRetryDelaysMs: io.tuning.iamRetryDelaysMs } : {}),
     })
-    const progress = new Progress(command === 'plan' || command === 'render' ? io.stderr : io.stdout)
+    const progress = new Progress(['plan', 'render', 'doctor'].includes(command) ? io.stderr : io.stdout)
     const engine = new Engine(config, {
       gcloud,
       progress,
@@ -135,8 +153,18 @@ export async function main(argv: string[], io: Io): Promise<number> {
       await rotateDbPassword(engine, config, all, progress)
       return 0
     }
+    if (command === 'doctor') {
+      const outside = { timeoutMs: Number(values.timeout) * 1000, ...io.outside }
+      const findings = await doctor(gcloud, config, outside)
+      io.stdout.write(formatFindings(findings, values.format === 'json' ? 'json' : 'text'))
+      return findings.every((f) => f.verdict === 'pass') ? 0 : 1
+    }
+    if (command === 'rollback') {
+      await rollback(gcloud, config, progress)
+      return 0
+    }
     if (command === 'apply') {
-      await engine.apply(all)
+      const { done, upgrade } = await applyWithUpgrade(engine, gcloud, config, all, progress)
       const f = engine.context.facts
       progress.line('')
       progress.line(`Point DNS: ${config.domain}. A ${f.get('ADDRESS')}`)
@@ -145,7 +173,24 @@ export async function main(argv: string[], io: Io): Promise<number> {
         `Certificate: ${f.get('CERTIFICATE_STATUS')} (becomes ACTIVE some minutes after DNS points at the address)`,
       )
       progress.line(`URL: https://${config.domain}/`)
-      return 0
+      if (upgrade) {
+        progress.line(
+          `Upgraded (${upgrade.changed.join('; ')}); previous revision: ${upgrade.previousRevision}`,
+        )
+        if (upgrade.backupId)
+          progress.line(
+            `Backup before the upgrade: ${upgrade.backupId} (restore: ${restoreCommand(config, upgrade.backupId)})`,
+          )
+        progress.line(
+          `Back to ${upgrade.previousRevision}: npm run deploy -- rollback --config ${values.config}`,
+        )
+      }
+      progress.line(`Check it: npm run deploy -- doctor --config ${values.config}`)
+      return reportPending(
+        progress,
+        done,
+        'Google is not ready for these yet; run the same apply again later',
+      )
     }
     const what = values['delete-data']
       ? 'everything, including the database, bucket and secrets'
@@ -158,12 +203,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
       return 1
     }
     const done = await engine.destroy(all, values['delete-data'] === true)
-    const pending = done.filter((p) => p.action === 'pending')
-    if (pending.length === 0) return 0
-    progress.line('')
-    progress.line('Pending: Google still holds these; run the same destroy again later to finish:')
-    for (const p of pending) progress.line(`  ${p.resource.title}: ${p.reasons.join('; ')}`)
-    return EXIT_PENDING
+    return reportPending(
+      progress,
+      done,
+      'Google still holds these; run the same destroy again later to finish',
+    )
   } catch (error) {
     return reportError(error, io.stderr)
   }
@@ -181,6 +225,7 @@ function parse(argv: string[]) {
       'delete-data': { type: 'boolean' },
       out: { type: 'string' },
       gcloud: { type: 'string' },
+      timeout: { type: 'string', default: '10' },
     },
   })
   const command = positionals[0]
@@ -190,8 +235,18 @@ function parse(argv: string[]) {
       `expected one command: ${COMMANDS.join(', ')} (got ${positionals.join(' ') || 'none'})`,
     )
   }
-  if (!['text', 'sh'].includes(values.format)) {
-    throw new DeployError('DEPLOY_ERR_USAGE', `--format must be text or sh (got ${values.format})`)
+  const formats = command === 'doctor' ? ['text', 'json'] : ['text', 'sh']
+  if (!formats.includes(values.format)) {
+    throw new DeployError(
+      'DEPLOY_ERR_USAGE',
+      `--format must be ${formats.join(' or ')} (got ${values.format})`,
+    )
+  }
+  if (!/^[1-9][0-9]{0,2}$/.test(values.timeout)) {
+    throw new DeployError(
+      'DEPLOY_ERR_USAGE',
+      `--timeout must be whole seconds from 1 to 999 (got ${values.timeout})`,
+    )
   }
   return { command: command as CommandName, values }
 }

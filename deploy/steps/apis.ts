@@ -24,6 +24,7 @@ export function requiredApis(c: DeployConfig): string[] {
     'iam.googleapis.com',
     'cloudresourcemanager.googleapis.com',
   ]
+  if (c.monitoring.enabled) apis.push('logging.googleapis.com', 'monitoring.googleapis.com')
   if (c.database.enabled) apis.push('sqladmin.googleapis.com', 'servicenetworking.googleapis.com')
   if (c.storage.enabled) apis.push('storage.googleapis.com')
   if (c.app.projectRoles.includes('roles/aiplatform.user')) apis.push('aiplatform.googleapis.com')

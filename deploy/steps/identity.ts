@@ -31,8 +31,13 @@ const RUNTIME: Identity = {
   accountId: (c) => names(c).serviceAccountId,
   member,
   displayName: (c) => `${c.name} Cloud Run runtime (iap-gateway deploy)`,
+  roles: (c) => runtimeRoles(c),
+}
+
+/** Every project role the runtime account holds, and `doctor` checks it holds no other. */
+export function runtimeRoles(c: DeployConfig): string[] {
   // The built-in Cloud SQL connection authorises as the runtime account (sql/docs/postgres/connect-run).
-  roles: (c) => [LOG_WRITER, ...(c.database.enabled ? ['roles/cloudsql.client'] : []), ...c.app.projectRoles],
+  return [LOG_WRITER, ...(c.database.enabled ? ['roles/cloudsql.client'] : []), ...c.app.projectRoles]
 }
 
 const BUILD: Identity = {

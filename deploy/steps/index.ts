@@ -7,6 +7,7 @@ import { edgeStep } from './edge.ts'
 import { frontendStep } from './frontend.ts'
 import { identityStep } from './identity.ts'
 import { imagesStep } from './images.ts'
+import { monitoringStep } from './monitoring.ts'
 import { runStep } from './run.ts'
 import { secretsStep } from './secrets.ts'
 import { storageStep } from './storage.ts'
@@ -23,5 +24,6 @@ export function steps(c: DeployConfig): Step[] {
     edgeStep(c),
     runStep(c),
     frontendStep(c),
+    monitoringStep(c),
   ].filter((s) => (s.when ? s.when(c) : true) && s.resources.length > 0)
 }

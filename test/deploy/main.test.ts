@@ -39,7 +39,7 @@ t.test('usage errors exit 2 with the usage text', async (t) => {
   for (const args of [[], ['deploy'], ['plan', 'apply'], ['plan', '--format', 'yaml'], ['plan', '--bogus']]) {
     const r = await run(args)
     t.equal(r.code, 2, args.join(' '))
-    t.match(r.stderr, /usage: deploy <plan\|apply\|destroy\|render\|rotate-db-password>/)
+    t.match(r.stderr, /usage: deploy <plan\|apply\|destroy\|render\|rotate-db-password\|doctor\|rollback>/)
   }
   t.match((await run(['plan', '--format', 'yaml'])).stderr, /--format must be text or sh \(got yaml\)/)
 })

@@ -313,11 +313,11 @@ t.test('images: a prebuilt app image is not built; step order', async (t) => {
   )
   t.same(
     steps(custom).map((s) => s.id),
-    ['apis', 'identity', 'images', 'edge', 'run', 'frontend'],
+    ['apis', 'identity', 'images', 'edge', 'run', 'frontend', 'monitoring'],
   )
   t.same(
     steps(config).map((s) => s.id),
-    ['apis', 'identity', 'secrets', 'images', 'database', 'storage', 'edge', 'run', 'frontend'],
+    ['apis', 'identity', 'secrets', 'images', 'database', 'storage', 'edge', 'run', 'frontend', 'monitoring'],
   )
 })
 

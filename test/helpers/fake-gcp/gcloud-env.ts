@@ -18,6 +18,8 @@ const BASES: Record<string, string> = {
   ARTIFACTREGISTRY: 'artifactregistry/',
   STORAGE: 'storage/v1/',
   CLOUDBUILD: 'cloudbuild/',
+  LOGGING: 'logging/',
+  MONITORING: 'monitoring/',
 }
 
 export function gcloudEnv(

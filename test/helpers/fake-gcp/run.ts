@@ -61,24 +61,77 @@ function invalid(spec: any): string | undefined {
 }
 
 /**
- * The status after a revision was created (Cloud Run Admin API v1, ServiceStatus): `latestCreatedRevisionName`
- * "might not be ready yet, for that use LatestReadyRevisionName"; Ready is "True when all underlying
- * resources are ready". A revision that fails (fake.revisionFailures, e.g. a container that never listens)
- * leaves Ready False with the revision's message ("Revision 'X' is not ready and cannot serve traffic. The
+ * The status after a write (Cloud Run Admin API v1, ServiceStatus): `latestCreatedRevisionName` "might not
+ * be ready yet, for that use LatestReadyRevisionName"; Ready is "True when all underlying resources are
+ * ready". A revision that fails (fake.revisionFailures, e.g. a container that never listens) leaves Ready
+ * False with the revision's message ("Revision 'X' is not ready and cannot serve traffic. The
  * user-provided container failed to start and listen on the port defined provided by the PORT=8080
- * environment variable ...", as in googlecodelabs/monolith-to-microservices#110), and traffic stays on
- * the last ready revision, if there is one.
+ * environment variable ...", as in googlecodelabs/monolith-to-microservices#110).
+ *
+ * "When you deploy to a service or change the configuration of a service, an immutable revision is
+ * created" (run/docs/managing/revisions): a write that changes only `spec.traffic` (what `gcloud run
+ * services update-traffic` sends) creates none. Traffic follows `spec.traffic`: a target with
+ * `latestRevision: true` is "the latest ready Revision" (TrafficTarget, Admin API v1), so a failed new
+ * revision leaves it on the last ready one; a target naming a revision pins it (a rollback, run/docs/
+ * rollouts-rollbacks-traffic-migration).
  */
-function withStatus(fake: FakeGcp, body: any, generation: number, existing: any): any {
+function withStatus(fake: FakeGcp, project: string, body: any, generation: number, existing: any): any {
   const name = body.metadata.name
-  const revision = `${name}-${String(generation).padStart(5, '0')}-abc`
-  const failure = fake.revisionFailures.shift()
-  const lastReady = failure ? existing?.status?.latestReadyRevisionName : revision
-  const message = failure && `Revision '${revision}' is not ready and cannot serve traffic. ${failure}`
+  const trafficOnly =
+    existing !== undefined &&
+    JSON.stringify(existing.spec?.template) === JSON.stringify(body.spec?.template) &&
+    JSON.stringify(existing.spec?.traffic) !== JSON.stringify(body.spec?.traffic)
+  let revision: string = existing?.status?.latestCreatedRevisionName
+  let lastReady: string | undefined = existing?.status?.latestReadyRevisionName
+  let failure: string | undefined
+  let message: string | undefined
+  if (!trafficOnly) {
+    revision = `${name}-${String(generation).padStart(5, '0')}-abc`
+    failure = fake.revisionFailures.shift()
+    if (!failure) lastReady = revision
+    message = failure && `Revision '${revision}' is not ready and cannot serve traffic. ${failure}`
+    fake.resources.set(`run-rev:${project}/${revision}`, {
+      apiVersion: 'serving.knative.dev/v1',
+      kind: 'Revision',
+      metadata: {
+        name: revision,
+        namespace: project,
+        labels: {
+          'serving.knative.dev/service': name,
+          'serving.knative.dev/configuration': name,
+          'serving.knative.dev/configurationGeneration': String(generation),
+        },
+        annotations: body.spec?.template?.metadata?.annotations ?? {},
+        creationTimestamp: new Date(Date.UTC(2026, 0, 1, 0, generation)).toISOString(),
+        generation: 1,
+      },
+      spec: body.spec?.template?.spec ?? {},
+      status: {
+        conditions: [
+          failure
+            ? { type: 'Ready', status: 'False', reason: 'HealthCheckContainerError', message }
+            : { type: 'Ready', status: 'True' },
+        ],
+      },
+    })
+  } else {
+    const ready = (existing.status?.conditions ?? []).find((c: any) => c.type === 'Ready')
+    if (ready?.status === 'False') {
+      failure = ready.message
+      message = ready.message
+    }
+  }
   const condition = (type: string, ok: boolean) =>
     ok ? { type, status: 'True' } : { type, status: 'False', reason: 'HealthCheckContainerError', message }
   const disabled = body.metadata.annotations?.['run.googleapis.com/default-url-disabled'] === 'true'
   const url = disabled ? {} : { url: `https://${name}-${fake.projectNumber}.run.app` }
+  const targets: any[] = body.spec.traffic
+  const traffic = targets.flatMap((t) => {
+    const to = t.latestRevision ? lastReady : t.revisionName
+    return to
+      ? [{ revisionName: to, percent: t.percent, ...(t.latestRevision ? { latestRevision: true } : {}) }]
+      : []
+  })
   return {
     ...body,
     metadata: { ...body.metadata, generation, uid: `uid-${name}` },
@@ -93,7 +146,7 @@ function withStatus(fake: FakeGcp, body: any, generation: number, existing: any)
       latestCreatedRevisionName: revision,
       ...url,
       ...(disabled ? {} : { address: url }),
-      traffic: lastReady ? [{ revisionName: lastReady, percent: 100, latestRevision: !failure }] : [],
+      traffic,
     },
   }
 }
@@ -107,14 +160,44 @@ function save(fake: FakeGcp, project: string, body: any, existing: any): Reply {
   // service-identity: the deployer needs Service Account User on the service identity).
   const denied = sa && actAsDenied(fake, sa)
   if (denied) return denied
+  // "If traffic is empty or not provided, defaults to 100% traffic to the latest Ready Revision"
+  // (Cloud Run Admin API v1, ServiceSpec.traffic); gcloud's update-traffic reads it back and refuses a
+  // service whose traffic does not add up to 100.
+  if (!body.spec.traffic?.length) body.spec.traffic = [{ latestRevision: true, percent: 100 }]
   const generation = (existing?.metadata?.generation ?? 0) + 1
-  const stored = withStatus(fake, body, generation, existing)
+  const stored = withStatus(fake, project, body, generation, existing)
   fake.resources.set(`run:${project}/${body.metadata.name}`, stored)
   return { status: 200, body: stored }
 }
 
+const REV = '^/apis/serving.knative.dev/v1/namespaces/([^/]+)/revisions'
+
 export function runRoutes(): Route[] {
   return [
+    {
+      // `gcloud run revisions list --service=S` selects by the service label (Knative labelSelector).
+      method: 'GET',
+      re: new RegExp(`${REV}$`),
+      handle: ({ fake, m, query }) => {
+        const service = /serving\.knative\.dev\/service=([^,]+)/.exec(query.labelSelector ?? '')?.[1]
+        const items = [...fake.resources]
+          .filter(
+            ([k, v]) =>
+              k.startsWith(`run-rev:${m[1]}/`) &&
+              (!service || v.metadata.labels['serving.knative.dev/service'] === service),
+          )
+          .map(([, v]) => v)
+        return {
+          status: 200,
+          body: { apiVersion: 'serving.knative.dev/v1', kind: 'RevisionList', metadata: {}, items },
+        }
+      },
+    },
+    {
+      method: 'GET',
+      re: new RegExp(`${REV}/([^/]+)$`),
+      handle: ({ fake, m }) => found(fake.resources.get(`run-rev:${m[1]}/${m[2]}`), `revision ${m[2]}`),
+    },
     {
       method: 'GET',
       re: new RegExp(`${SVC}/([^/]+)$`),
@@ -144,6 +227,11 @@ export function runRoutes(): Route[] {
       handle: ({ fake, m }) => {
         if (!fake.resources.delete(`run:${m[1]}/${m[2]}`)) return notFound(`service ${m[2]}`)
         fake.resources.delete(`policy:run/${m[1]}/${m[2]}`)
+        // A service's revisions go with it (run/docs/managing/revisions: revisions belong to a service).
+        for (const [k, v] of [...fake.resources]) {
+          if (k.startsWith(`run-rev:${m[1]}/`) && v.metadata.labels['serving.knative.dev/service'] === m[2])
+            fake.resources.delete(k)
+        }
         return { status: 200, body: { kind: 'Status', status: 'Success' } }
       },
     },

@@ -105,6 +105,20 @@ export function secretRoutes(): Route[] {
       },
     },
     {
+      // A version's metadata (state), never its payload. "latest" is an alias of the most recently created
+      // version (secret-manager/docs/access-secret-version).
+      method: 'GET',
+      re: new RegExp(`${S}/([^/:]+)/versions/([^/:]+)$`),
+      handle: ({ fake, m }) => {
+        const all = [...fake.resources.keys()].filter((k) => k.startsWith(`secret-version:${m[1]}/${m[2]}/`))
+        const n = m[3] === 'latest' ? all.length : Number(m[3])
+        return found(
+          fake.resources.get(`secret-version:${m[1]}/${m[2]}/${n}`),
+          `Secret version [${m[2]}/${m[3]}]`,
+        )
+      },
+    },
+    {
       method: 'GET',
       re: new RegExp(`${S}/([^/:]+)/versions/([^/:]+):access$`),
       handle: ({ fake, m }) => {

@@ -92,6 +92,13 @@ export class FakeGcp {
   buildStatuses: string[] = []
   /** Networks whose peering a deleted Cloud SQL instance still holds (see sql.ts). */
   readonly producerHolds = new Set<string>()
+  /** Log-based metrics created while this is set stay unknown to Monitoring until metricsArrived(). */
+  metricsArriveLate = false
+  readonly lateMetrics = new Set<string>()
+  /** The minutes have passed: Monitoring knows every log-based metric (see observability.ts). */
+  metricsArrived(): void {
+    this.lateMetrics.clear()
+  }
   /** Failure messages for the next revisions Cloud Run creates, one each (see run.ts). */
   revisionFailures: string[] = []
   /**

@@ -1,0 +1,341 @@
+// doctor against the fake: a correct deployment passes every invariant, and each invariant broken on its
+// own (one seeded misconfiguration per subtest, undone after it) fails with a line that names it. The
+// outside checks go to local servers standing in for the load balancer, IAP and the run.app URL.
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import t, { type Test } from 'tap'
+import { flowiseConfig, type Harness, harness } from './harness.ts'
+
+t.setTimeout(1_800_000)
+// About 30 gcloud reads per doctor run, six at a time: seconds alone, minutes on a loaded machine.
+const SLOW = { timeout: 600_000 }
+
+let h: Harness
+let config: string
+const answers = {
+  https: { status: 302, location: 'https://accounts.google.com/o/oauth2/v2/auth?client_id=x' },
+  runApp: { status: 404, location: '' },
+}
+const servers: http.Server[] = []
+const outside = { http: '', https: '', runApp: '', timeoutMs: 2000 }
+
+async function serve(answer: () => { status: number; location: string }): Promise<string> {
+  const server = http.createServer((_req, res) => {
+    const a = answer()
+    res.writeHead(a.status, a.location ? { location: a.location } : {})
+    res.end('hello from the app')
+  })
+  servers.push(server)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+}
+
+t.before(async () => {
+  h = await harness()
+  config = h.writeConfig(
+    'doctor.yaml',
+    flowiseConfig(h, { allowedCidrs: ['198.51.100.0/24', '203.0.113.0/24'], trustProxyHops: 2 }),
+  )
+  const applied = await h.deploy(['apply', '--config', config])
+  if (applied.code !== 0) throw new Error(applied.stderr)
+  // DNS points at the address and Google has provisioned the certificate (not modelled: timing).
+  const cert = h.fake.resources.get('compute:projects/demo-project/global/sslCertificates/fw-cert')
+  cert.managed.status = 'ACTIVE'
+  outside.http = await serve(() => ({ status: 301, location: 'https://flowise.example.com/' }))
+  outside.https = await serve(() => answers.https)
+  outside.runApp = await serve(() => answers.runApp)
+})
+t.teardown(async () => {
+  for (const s of servers) s.close()
+  await h?.close()
+})
+
+async function doctor(format = 'text') {
+  const { main } = await import('../../deploy/main.ts')
+  let stdout = ''
+  let stderr = ''
+  const code = await main(['doctor', '--config', config, '--format', format, '--gcloud', h.recorder], {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: h.env,
+    outside,
+  })
+  return { code, stdout, stderr }
+}
+
+/** Changes a stored resource for one subtest, and puts it back afterwards. */
+function seed(t: Test, key: string, change: (r: any) => void): void {
+  const before = structuredClone(h.fake.resources.get(key))
+  change(h.fake.resources.get(key))
+  t.teardown(() => {
+    h.fake.resources.set(key, before)
+  })
+}
+
+const svc = 'run:demo-project/fw'
+const backend = 'compute:projects/demo-project/global/backendServices/fw-backend'
+const sql = 'sql:demo-project/fw-db'
+const gatewayEnv = (s: any) => s.spec.template.spec.containers.find((c: any) => c.name === 'gateway').env
+
+t.test(
+  'a correct deployment passes every invariant, read-only, and never shows a secret',
+  SLOW,
+  async (t) => {
+    const mutationsBefore = h.fake.mutations().length
+    const r = await doctor()
+    t.equal(r.code, 0, r.stdout)
+    t.notMatch(r.stdout, /^(FAIL|\?\?\?\?)/m)
+    for (const id of [
+      'run-ingress',
+      'run-default-url',
+      'run-invoker',
+      'iap-enabled',
+      'iap-accessors',
+      'armor-attached',
+      'armor-default-deny',
+      'armor-allow-rules',
+      'tls-policy',
+      'certificate',
+      'gateway-audience',
+      'gateway-network',
+      'revision-serving',
+      'sql-private',
+      'sql-tls',
+      'sql-backups',
+      'sql-deletion-protection',
+      'secrets-readable',
+      'runtime-roles',
+      'log-metrics',
+      'alert-policy',
+      'outside-http-redirect',
+      'outside-sign-in',
+      'outside-run-app',
+    ]) {
+      t.match(r.stdout, new RegExp(`^PASS  ${id}: `, 'm'), id)
+    }
+    t.match(r.stdout, /24 passed, 0 failed, 0 could not be checked/)
+    t.equal(h.fake.mutations().length, mutationsBefore, 'doctor changed nothing')
+    const argv = h.argvLog().slice(-60).flat()
+    t.notOk(argv.includes('access'), 'no secret value was ever read')
+    for (const value of h.fake.payloads.values()) t.notOk(r.stdout.includes(value), 'no secret value shown')
+
+    const json = JSON.parse((await doctor('json')).stdout)
+    t.equal(json.ok, true)
+    t.equal(json.findings.length, 24)
+    t.match(json.findings[0], { id: 'run-ingress', verdict: 'pass', reason: String })
+  },
+)
+
+const broken: [string, string, RegExp, () => (t: Test) => void][] = [
+  [
+    'run-ingress',
+    'ingress all',
+    /ingress is all/,
+    () => (t) =>
+      seed(t, svc, (s) => {
+        s.metadata.annotations['run.googleapis.com/ingress'] = 'all'
+      }),
+  ],
+  [
+    'run-default-url',
+    'the run.app URL on',
+    /has a run\.app URL/,
+    () => (t) =>
+      seed(t, svc, (s) => {
+        delete s.metadata.annotations['run.googleapis.com/default-url-disabled']
+        s.status.url = 'https://fw-123456789012.run.app'
+      }),
+  ],
+  [
+    'run-invoker',
+    'allUsers may invoke',
+    /public members are bound: allUsers/,
+    () => (t) =>
+      seed(t, 'policy:run/demo-project/fw', (p) => {
+        p.bindings.push({ role: 'roles/run.invoker', members: ['allUsers'] })
+      }),
+  ],
+  [
+    'iap-enabled',
+    'IAP switched off for a test',
+    /IAP is off/,
+    () => (t) =>
+      seed(t, backend, (b) => {
+        b.iap.enabled = false
+      }),
+  ],
+  [
+    'armor-attached',
+    'Cloud Armor detached',
+    /security policy is none/,
+    () => (t) =>
+      seed(t, backend, (b) => {
+        delete b.securityPolicy
+      }),
+  ],
+  [
+    'gateway-audience',
+    'a stale audience in the gateway',
+    /IAP_AUDIENCE is \/projects\/1\/global\/backendServices\/1/,
+    () => (t) =>
+      seed(t, svc, (s) => {
+        gatewayEnv(s).find((e: any) => e.name === 'IAP_AUDIENCE').value =
+          '/projects/1/global/backendServices/1'
+      }),
+  ],
+  [
+    'gateway-network',
+    'TRUST_PROXY_HOPS edited by hand',
+    /TRUST_PROXY_HOPS is 1 \(config: 2\)/,
+    () => (t) =>
+      seed(t, svc, (s) => {
+        gatewayEnv(s).find((e: any) => e.name === 'TRUST_PROXY_HOPS').value = '1'
+      }),
+  ],
+  [
+    'revision-serving',
+    'traffic pinned to an old revision',
+    /serves 0%/,
+    () => (t) =>
+      seed(t, svc, (s) => {
+        s.status.traffic = [{ revisionName: 'fw-00000-old', percent: 100 }]
+      }),
+  ],
+  [
+    'sql-private',
+    'a public IP on the database',
+    /public IPv4 is on \(35\.1\.1\.1\)/,
+    () => (t) =>
+      seed(t, sql, (i) => {
+        i.settings.ipConfiguration.ipv4Enabled = true
+        i.ipAddresses.push({ type: 'PRIMARY', ipAddress: '35.1.1.1' })
+      }),
+  ],
+  [
+    'sql-tls',
+    'unencrypted connections allowed',
+    /sslMode is ALLOW_UNENCRYPTED_AND_ENCRYPTED/,
+    () => (t) =>
+      seed(t, sql, (i) => {
+        i.settings.ipConfiguration.sslMode = 'ALLOW_UNENCRYPTED_AND_ENCRYPTED'
+      }),
+  ],
+  [
+    'sql-backups',
+    'point-in-time recovery off',
+    /point-in-time recovery is off/,
+    () => (t) =>
+      seed(t, sql, (i) => {
+        i.settings.backupConfiguration.pointInTimeRecoveryEnabled = false
+      }),
+  ],
+  [
+    'sql-deletion-protection',
+    'deletion protection off',
+    /deletion protection is off, the config says on/,
+    () => (t) =>
+      seed(t, sql, (i) => {
+        i.settings.deletionProtectionEnabled = false
+      }),
+  ],
+  [
+    'certificate',
+    'a certificate still provisioning',
+    /PROVISIONING/,
+    () => (t) =>
+      seed(t, 'compute:projects/demo-project/global/sslCertificates/fw-cert', (c) => {
+        c.managed.status = 'PROVISIONING'
+      }),
+  ],
+  [
+    'tls-policy',
+    'the HTTPS proxy without its SSL policy',
+    /no SSL policy/,
+    () => (t) =>
+      seed(t, 'compute:projects/demo-project/global/targetHttpsProxies/fw-https-proxy', (p) => {
+        delete p.sslPolicy
+      }),
+  ],
+  [
+    'iap-accessors',
+    'an accessor added by hand',
+    /not in the config: user:mallory@example\.com/,
+    () => (t) =>
+      seed(t, 'policy:iap/projects/123456789012/iap_web/compute/services/fw-backend', (p) => {
+        p.bindings
+          .find((b: any) => b.role === 'roles/iap.httpsResourceAccessor')
+          .members.push('user:mallory@example.com')
+      }),
+  ],
+  [
+    'armor-default-deny',
+    'the default rule allows',
+    /default rule is allow/,
+    () => (t) =>
+      seed(t, 'compute:projects/demo-project/global/securityPolicies/fw-armor', (p) => {
+        p.rules.find((x: any) => x.priority === 2147483647).action = 'allow'
+      }),
+  ],
+  [
+    'armor-allow-rules',
+    'a range allowed by hand',
+    /allowed but not in the config: 0\.0\.0\.0\/0/,
+    () => (t) =>
+      seed(t, 'compute:projects/demo-project/global/securityPolicies/fw-armor', (p) => {
+        p.rules.push({ priority: 5, action: 'allow', match: { config: { srcIpRanges: ['0.0.0.0/0'] } } })
+      }),
+  ],
+  [
+    'secrets-readable',
+    'a disabled secret version',
+    /fw-jwt-auth-token-secret version latest is DISABLED/,
+    () => (t) =>
+      seed(t, 'secret-version:demo-project/fw-jwt-auth-token-secret/1', (v) => {
+        v.state = 'DISABLED'
+      }),
+  ],
+  [
+    'runtime-roles',
+    'Editor granted to the runtime account',
+    /also holds roles\/editor/,
+    () => (t) =>
+      seed(t, 'policy:project/demo-project', (p) => {
+        p.bindings.push({
+          role: 'roles/editor',
+          members: ['serviceAccount:fw-run@demo-project.iam.gserviceaccount.com'],
+        })
+      }),
+  ],
+  [
+    'outside-sign-in',
+    'the app answering without sign-in',
+    /answered 200 without sign-in/,
+    () => (t) => {
+      answers.https = { status: 200, location: '' }
+      t.teardown(() => {
+        answers.https = { status: 302, location: 'https://accounts.google.com/o/oauth2/v2/auth?client_id=x' }
+      })
+    },
+  ],
+  [
+    'outside-run-app',
+    'the run.app URL serving',
+    /answered 200: the service is reachable without the load balancer/,
+    () => (t) => {
+      answers.runApp = { status: 200, location: '' }
+      t.teardown(() => {
+        answers.runApp = { status: 404, location: '' }
+      })
+    },
+  ],
+]
+
+for (const [id, what, reason, make] of broken) {
+  t.test(`${what}: ${id} fails and says why`, SLOW, async (t) => {
+    make()(t)
+    const r = await doctor()
+    t.equal(r.code, 1)
+    t.match(r.stdout, new RegExp(`^FAIL  ${id}: .*${reason.source}`, 'm'))
+    t.equal(r.stdout.match(/^FAIL/gm)?.length, 1, `only ${id} fails:\n${r.stdout}`)
+  })
+}
