@@ -1,7 +1,7 @@
 // Artifact Registry (repositories, their IAM policy, docker tags) and Cloud Build (builds that finish at
 // once and push the images they name, so the next describe of the tag finds it).
 import { actAsDenied, readPolicy, writePolicy } from './iam-policy.ts'
-import type { FakeGcp, Reply, Route } from './server.ts'
+import type { ApiJson, FakeGcp, Reply, Route } from './server.ts'
 import { badRequest, conflict, found, notFound } from './server.ts'
 
 /** The role on the resource itself or on the whole project. */
@@ -10,7 +10,7 @@ function holds(fake: FakeGcp, project: string, policyKey: string, role: string, 
     ...readPolicy(fake, policyKey).bindings,
     ...readPolicy(fake, `project/${project}`).bindings,
   ]
-  return bindings.some((b: any) => b.role === role && b.members?.includes(member))
+  return bindings.some((b: ApiJson) => b.role === role && b.members?.includes(member))
 }
 
 /**
@@ -20,7 +20,7 @@ function holds(fake: FakeGcp, project: string, policyKey: string, role: string, 
  * the build needs. A user-specified account needs logging.logWriter, artifactregistry.writer and read on the
  * staged sources (functions/docs/securing/build-custom-sa lists the three).
  */
-function buildPermissionProblem(fake: FakeGcp, body: any, project: string): string | undefined {
+function buildPermissionProblem(fake: FakeGcp, body: ApiJson, project: string): string | undefined {
   if (!body.serviceAccount) {
     return `the build ran as ${fake.projectNumber}-compute@developer.gserviceaccount.com, the Compute Engine default service account, which has no roles in this project: Permission 'artifactregistry.repositories.uploadArtifacts' denied`
   }
@@ -43,7 +43,7 @@ function buildPermissionProblem(fake: FakeGcp, body: any, project: string): stri
  * the REGIONAL_USER_OWNED_BUCKET build.options.default_logs_bucket_behavior option, or (c) use either
  * CLOUD_LOGGING_ONLY / NONE logging options: invalid argument" (cert-manager/cert-manager#8851,
  * GoogleCloudPlatform/terraform-google-dataplex-auto-data-quality#39). */
-function loggingProblem(body: any): string | undefined {
+function loggingProblem(body: ApiJson): string | undefined {
   if (!body.serviceAccount || body.logsBucket) return undefined
   if (['CLOUD_LOGGING_ONLY', 'NONE'].includes(body.options?.logging)) return undefined
   if (body.options?.defaultLogsBucketBehavior === 'REGIONAL_USER_OWNED_BUCKET') return undefined

@@ -2,7 +2,7 @@
 // references between resources (create refuses a dangling reference, delete refuses a resource in use),
 // so a wrong order in the deploy fails here as it would on Google's side.
 import { createHash } from 'node:crypto'
-import type { FakeGcp, Reply, Route } from './server.ts'
+import type { ApiJson, FakeGcp, Reply, Route } from './server.ts'
 import { badRequest, notFound } from './server.ts'
 
 const SCOPE = '/compute/v1/projects/([^/]+)/(global|regions/[^/]+)'
@@ -61,7 +61,7 @@ function usedBy(fake: FakeGcp, self: string): string | undefined {
   return undefined
 }
 
-function address(fake: FakeGcp, body: any): string {
+function address(fake: FakeGcp, body: ApiJson): string {
   const n = [...fake.resources.keys()].filter((k) => k.includes('/addresses/')).length + 10
   if (body.purpose === 'VPC_PEERING') return '10.60.0.0'
   return body.ipVersion === 'IPV6' ? `2600:1901:0:${n}::` : `34.120.7.${n}`
@@ -71,7 +71,7 @@ function address(fake: FakeGcp, body: any): string {
  * IAP's OAuth client secret is input only: Compute keeps its SHA-256 (`iap.oauth2ClientSecretSha256`,
  * "[Output Only]") and never returns the secret (compute/docs/reference/rest/v1/backendServices).
  */
-function keepIapSecretHashOnly(fake: FakeGcp, name: string, resource: any): void {
+function keepIapSecretHashOnly(fake: FakeGcp, name: string, resource: ApiJson): void {
   const secret = resource.iap?.oauth2ClientSecret
   if (secret === undefined) return
   fake.payloads.set(`iap-client-secret:${name}`, secret)
@@ -123,7 +123,7 @@ export function computeRoutes(): Route[] {
         }
         const dangling = danglingReference(fake, body)
         if (dangling) return computeError(400, 'invalid', `The resource '${dangling}' was not found`)
-        const resource: any = {
+        const resource: ApiJson = {
           ...body,
           id: fake.id(),
           creationTimestamp: '2026-01-01T00:00:00.000-00:00',
@@ -134,7 +134,7 @@ export function computeRoutes(): Route[] {
           resource.managed = { ...body.managed, status: 'PROVISIONING' }
           resource.type = 'MANAGED'
         }
-        if (c === 'securityPolicies' && !(body.rules ?? []).some((r: any) => r.priority === 2147483647)) {
+        if (c === 'securityPolicies' && !(body.rules ?? []).some((r: ApiJson) => r.priority === 2147483647)) {
           const dflt = { priority: 2147483647, action: 'allow', match: { config: { srcIpRanges: ['*'] } } }
           resource.rules = [...(body.rules ?? []), dflt]
         }
@@ -180,7 +180,7 @@ export function computeRoutes(): Route[] {
   ]
 }
 
-function update(fake: FakeGcp, m: string[], body: any, base: string, merge: boolean): Reply {
+function update(fake: FakeGcp, m: string[], body: ApiJson, base: string, merge: boolean): Reply {
   const [, p, s, c, n] = m as [string, string, string, string, string]
   const k = key(p, s, c, n)
   const current = fake.resources.get(k)
@@ -197,7 +197,7 @@ function update(fake: FakeGcp, m: string[], body: any, base: string, merge: bool
 function customMethod(
   fake: FakeGcp,
   m: string[],
-  body: any,
+  body: ApiJson,
   query: Record<string, string>,
   base: string,
 ): Reply {
@@ -207,7 +207,7 @@ function customMethod(
   if (!current) return notFound(`projects/${p}/${s}/${c}/${n}`)
   const done = () => operation(fake, base, p, s, current.selfLink, verb)
   const priority = Number(query.priority ?? body?.priority)
-  const rules: any[] = current.rules ?? []
+  const rules: ApiJson[] = current.rules ?? []
   switch (verb) {
     case 'setSecurityPolicy': {
       const dangling = danglingReference(fake, body)

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { gcloudEnv } from './gcloud-env.ts'
+import type { ApiJson } from './server.ts'
 import { FakeGcp, isMutation } from './server.ts'
 import { LEGACY_ACL_REFUSED } from './storage.ts'
 import { startStorageFake } from './storage-emulator.ts'
@@ -19,7 +20,7 @@ async function call(method: string, path: string, body?: unknown) {
     headers: { 'content-type': 'application/json' },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   })
-  return { status: res.status, body: (await res.json()) as any }
+  return { status: res.status, body: (await res.json()) as ApiJson }
 }
 
 const C = '/compute/v1/projects/p/global'
@@ -52,7 +53,7 @@ t.test('Armor rules: default rule, add, patch, remove', async (t) => {
   await call('POST', `${C}/securityPolicies`, { name: 's' })
   const rules = async () => (await call('GET', `${C}/securityPolicies/s`)).body.rules
   t.same(
-    (await rules()).map((r: any) => r.action),
+    (await rules()).map((r: ApiJson) => r.action),
     ['allow'],
     'Google adds a default allow rule',
   )
@@ -105,7 +106,7 @@ t.test('IAM policies: etags guard read-modify-write, unknown accounts are refuse
 
 t.test('Cloud Run refuses what Cloud Run refuses for multi-container services', async (t) => {
   await call('POST', '/iam/v1/projects/p/serviceAccounts', { accountId: 'run' })
-  const svc = (containers: any[], deps?: string, sa = 'run@p.iam.gserviceaccount.com') => ({
+  const svc = (containers: ApiJson[], deps?: string, sa = 'run@p.iam.gserviceaccount.com') => ({
     metadata: { name: 's' },
     spec: {
       template: {
@@ -396,7 +397,7 @@ t.test('Cloud Build: its own account must log somewhere of its own and hold its 
   const builds = '/cloudbuild/v1/projects/p/locations/r/builds'
   const sa = 'projects/p/serviceAccounts/builder@p.iam.gserviceaccount.com'
   const image = 'r-docker.pkg.dev/p/repo/img:1'
-  const status = async (b: any) => (await call('GET', `${builds}/${b.body.metadata.build.id}`)).body
+  const status = async (b: ApiJson) => (await call('GET', `${builds}/${b.body.metadata.build.id}`)).body
   const legacy = await call('POST', builds, { images: [image] })
   t.match(await status(legacy), { status: 'FAILURE', statusDetail: /Compute Engine default service account/ })
   t.match(
@@ -484,7 +485,7 @@ t.test('Cloud Storage: legacy ACLs refused on uniform buckets; resumable uploads
     )
   const refused = await start('uniform', '&predefinedAcl=private')
   t.equal(refused.status, 400)
-  t.same(((await refused.json()) as any).error.errors[0], {
+  t.same(((await refused.json()) as ApiJson).error.errors[0], {
     message: LEGACY_ACL_REFUSED,
     domain: 'global',
     reason: 'invalid',
@@ -517,8 +518,8 @@ t.test('Cloud Storage: legacy ACLs refused on uniform buckets; resumable uploads
     404,
   )
   t.same(
-    ((await (await req('GET', '/storage/v1/b/uniform/o?prefix=a%2F')).json()) as any).items.map(
-      (o: any) => o.name,
+    ((await (await req('GET', '/storage/v1/b/uniform/o?prefix=a%2F')).json()) as ApiJson).items.map(
+      (o: ApiJson) => o.name,
     ),
     ['a/b.txt'],
   )

@@ -1,12 +1,12 @@
 // IAM policies as the real APIs keep them: read-modify-write guarded by an etag, members checked.
-import type { FakeGcp, Reply } from './server.ts'
+import type { ApiJson, FakeGcp, Reply } from './server.ts'
 
-export function readPolicy(fake: FakeGcp, resource: string): any {
+export function readPolicy(fake: FakeGcp, resource: string): ApiJson {
   return fake.resources.get(`policy:${resource}`) ?? { version: 1, etag: etagOf(0), bindings: [] }
 }
 
 /** Service accounts must exist when bound; an unknown one is refused as IAM does while it propagates. */
-function unknownMember(fake: FakeGcp, policy: any): string | undefined {
+function unknownMember(fake: FakeGcp, policy: ApiJson): string | undefined {
   for (const b of policy.bindings ?? []) {
     for (const member of b.members ?? []) {
       if (!member.startsWith('serviceAccount:')) continue
@@ -18,7 +18,7 @@ function unknownMember(fake: FakeGcp, policy: any): string | undefined {
   return undefined
 }
 
-export function writePolicy(fake: FakeGcp, resource: string, policy: any): Reply {
+export function writePolicy(fake: FakeGcp, resource: string, policy: ApiJson): Reply {
   const current = readPolicy(fake, resource)
   if (policy.etag && policy.etag !== current.etag) {
     return {
@@ -40,7 +40,7 @@ export function writePolicy(fake: FakeGcp, resource: string, policy: any): Reply
     }
   }
   const etag = etagOf(Number(Buffer.from(current.etag, 'base64').toString('utf8').slice(1)) + 1)
-  const bindings = (policy.bindings ?? []).filter((b: any) => (b.members ?? []).length > 0)
+  const bindings = (policy.bindings ?? []).filter((b: ApiJson) => (b.members ?? []).length > 0)
   const next = { version: policy.version ?? 1, etag, bindings }
   fake.resources.set(`policy:${resource}`, next)
   return { status: 200, body: next }

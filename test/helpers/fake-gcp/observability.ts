@@ -1,7 +1,7 @@
 // Cloud Logging v2 log-based metrics and Cloud Monitoring v3 alert policies, as `gcloud logging metrics`
 // and `gcloud alpha monitoring policies` call them. Sources at each rule: the LogMetric and AlertPolicy
 // REST references, and the issue threads for what Monitoring answers about a metric created moments ago.
-import type { FakeGcp, Reply, Route } from './server.ts'
+import type { ApiJson, FakeGcp, Reply, Route } from './server.ts'
 import { badRequest, conflict, found, notFound } from './server.ts'
 
 const METRICS = '^/logging/v2/projects/([^/]+)/metrics'
@@ -13,7 +13,7 @@ const POLICIES = '^/monitoring/v3/projects/([^/]+)/alertPolicies'
  * "Each label in the metric descriptor must have a matching label name as the key and an extractor
  * expression as the value in the label_extractors map".
  */
-function metricProblem(body: any): string | undefined {
+function metricProblem(body: ApiJson): string | undefined {
   if (!body?.filter) return 'filter is required'
   const d = body.metricDescriptor ?? {}
   if (d.valueType === 'DISTRIBUTION' && !body.valueExtractor)
@@ -31,7 +31,7 @@ function metricProblem(body: any): string | undefined {
  * (hashicorp/terraform-provider-google#11102; GoogleCloudPlatform/cloud-foundation-fabric#3739). Metrics
  * made while `fake.metricsArriveLate` is set stay unknown until `fake.metricsArrived()`.
  */
-function unknownMetric(fake: FakeGcp, project: string, body: any): Reply | undefined {
+function unknownMetric(fake: FakeGcp, project: string, body: ApiJson): Reply | undefined {
   for (const c of body?.conditions ?? []) {
     const type = /metric\.type\s*=\s*"logging\.googleapis\.com\/user\/([^"]+)"/.exec(
       c.conditionThreshold?.filter ?? '',

@@ -1,7 +1,7 @@
 // Cloud Run Admin API v1 (Knative services) and its IAM policy. The fake refuses what Cloud Run refuses
 // for multi-container services, so a wrong service body fails the deploy tests as it would in production.
 import { actAsDenied, readPolicy, writePolicy } from './iam-policy.ts'
-import type { FakeGcp, Reply, Route } from './server.ts'
+import type { ApiJson, FakeGcp, Reply, Route } from './server.ts'
 import { badRequest, conflict, found, notFound } from './server.ts'
 
 // Annotations of features Cloud Run had not made GA at gcloud 528 (whose GA track has no --no-default-url):
@@ -12,7 +12,7 @@ const PREVIEW_ANNOTATIONS: Record<string, string> = {
   'run.googleapis.com/default-url-disabled': 'default URL disabled',
 }
 
-function launchStageProblem(body: any): string | undefined {
+function launchStageProblem(body: ApiJson): string | undefined {
   const annotations = body.metadata?.annotations ?? {}
   const stage = annotations['run.googleapis.com/launch-stage'] ?? 'GA'
   for (const [key, feature] of Object.entries(PREVIEW_ANNOTATIONS)) {
@@ -25,9 +25,9 @@ function launchStageProblem(body: any): string | undefined {
 
 const SVC = '^/apis/serving.knative.dev/v1/namespaces/([^/]+)/services'
 
-function invalid(spec: any): string | undefined {
+function invalid(spec: ApiJson): string | undefined {
   const tpl = spec?.template ?? {}
-  const containers: any[] = tpl.spec?.containers ?? []
+  const containers: ApiJson[] = tpl.spec?.containers ?? []
   if (containers.length === 0) return 'spec.template.spec.containers: at least one container is required'
   if (containers.filter((c) => (c.ports ?? []).length > 0).length !== 1) {
     return 'spec.template.spec.containers: exactly one container must declare ports'
@@ -75,7 +75,13 @@ function invalid(spec: any): string | undefined {
  * revision leaves it on the last ready one; a target naming a revision pins it (a rollback, run/docs/
  * rollouts-rollbacks-traffic-migration).
  */
-function withStatus(fake: FakeGcp, project: string, body: any, generation: number, existing: any): any {
+function withStatus(
+  fake: FakeGcp,
+  project: string,
+  body: ApiJson,
+  generation: number,
+  existing: ApiJson,
+): ApiJson {
   const name = body.metadata.name
   const trafficOnly =
     existing !== undefined &&
@@ -115,7 +121,7 @@ function withStatus(fake: FakeGcp, project: string, body: any, generation: numbe
       },
     })
   } else {
-    const ready = (existing.status?.conditions ?? []).find((c: any) => c.type === 'Ready')
+    const ready = (existing.status?.conditions ?? []).find((c: ApiJson) => c.type === 'Ready')
     if (ready?.status === 'False') {
       failure = ready.message
       message = ready.message
@@ -125,7 +131,7 @@ function withStatus(fake: FakeGcp, project: string, body: any, generation: numbe
     ok ? { type, status: 'True' } : { type, status: 'False', reason: 'HealthCheckContainerError', message }
   const disabled = body.metadata.annotations?.['run.googleapis.com/default-url-disabled'] === 'true'
   const url = disabled ? {} : { url: `https://${name}-${fake.projectNumber}.run.app` }
-  const targets: any[] = body.spec.traffic
+  const targets: ApiJson[] = body.spec.traffic
   const traffic = targets.flatMap((t) => {
     const to = t.latestRevision ? lastReady : t.revisionName
     return to
@@ -151,7 +157,7 @@ function withStatus(fake: FakeGcp, project: string, body: any, generation: numbe
   }
 }
 
-function save(fake: FakeGcp, project: string, body: any, existing: any): Reply {
+function save(fake: FakeGcp, project: string, body: ApiJson, existing: ApiJson): Reply {
   const problem = invalid(body.spec) ?? launchStageProblem(body)
   if (problem) return badRequest(problem)
   const sa = body.spec?.template?.spec?.serviceAccountName

@@ -8,6 +8,14 @@ import { TLSSocket } from 'node:tls'
 import { buildRoutes } from './routes.ts'
 import { testCa } from './tls-mitm.ts'
 
+/**
+ * A JSON document of one of Google's APIs, as gcloud sends it or the fake stores it. Google's schemas are
+ * far larger than what the fake models; each route reads the fields its cited documents describe and
+ * keeps the rest as sent, so the fake types them loosely, in this one place, on purpose.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: free-form API JSON, read field by field by each route
+export type ApiJson = any
+
 export interface Recorded {
   method: string
   path: string
@@ -29,7 +37,7 @@ export interface RouteContext {
   fake: FakeGcp
   m: string[]
   query: Record<string, string>
-  body: any
+  body: ApiJson
   base: string
   raw: Buffer
   headers: http.IncomingHttpHeaders
@@ -77,7 +85,7 @@ export function badRequest(message: string): Reply {
 }
 
 export class FakeGcp {
-  readonly resources = new Map<string, any>()
+  readonly resources = new Map<string, ApiJson>()
   readonly requests: Recorded[] = []
   readonly faults: Fault[] = []
   readonly projectNumber = '123456789012'
@@ -147,7 +155,7 @@ export class FakeGcp {
 
   id(): string {
     this.nextId += 1
-    return String(this.nextId) + '4242'
+    return `${this.nextId}4242`
   }
 
   /** Answers the next `times` requests matching method and path fragment with `status`. */

@@ -1,6 +1,6 @@
 // Cloud SQL Admin API (v1beta4, the version gcloud 528 calls): instances, databases, users, operations.
 // What it refuses and defaults follows Google's documentation and the issue threads cited at each rule.
-import type { FakeGcp, Reply, Route } from './server.ts'
+import type { ApiJson, FakeGcp, Reply, Route } from './server.ts'
 import { badRequest, conflict, found, notFound } from './server.ts'
 
 /** Cloud SQL answers refusals as 400 with reason "invalid" and an "Invalid request: ..." message. */
@@ -45,7 +45,7 @@ function patched(current: Record<string, unknown>, change: Record<string, unknow
  * - Point-in-time recovery is on by default for ENTERPRISE_PLUS only when created through the API or gcloud
  *   (sql/docs/postgres/backup-recovery/pitr).
  */
-export function createdInstance(body: any): { instance?: any; refusal?: Reply } {
+export function createdInstance(body: ApiJson): { instance?: ApiJson; refusal?: Reply } {
   const major = Number(/^POSTGRES_(\d+)/.exec(body.databaseVersion ?? '')?.[1] ?? 0)
   const settings = { ...(body.settings ?? {}) }
   settings.edition ??= major >= 16 ? 'ENTERPRISE_PLUS' : 'ENTERPRISE'

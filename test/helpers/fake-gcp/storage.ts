@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto'
 import { crc32c } from '@aws-crypto/crc32c'
 import { readPolicy, writePolicy } from './iam-policy.ts'
-import type { FakeGcp, Reply, Route } from './server.ts'
+import type { ApiJson, FakeGcp, Reply, Route } from './server.ts'
 import { conflict, found, notFound } from './server.ts'
 
 /**
@@ -20,7 +20,7 @@ function legacyAclRefusal(
   fake: FakeGcp,
   bucket: string,
   query: Record<string, string>,
-  metadata: any,
+  metadata: ApiJson,
 ): Reply | undefined {
   const uniform =
     fake.resources.get(`bucket:${bucket}`)?.iamConfiguration?.uniformBucketLevelAccess?.enabled === true
@@ -37,7 +37,13 @@ function legacyAclRefusal(
   }
 }
 
-function storeObject(fake: FakeGcp, bucket: string, name: string, media: Buffer, metadata: any = {}): any {
+function storeObject(
+  fake: FakeGcp,
+  bucket: string,
+  name: string,
+  media: Buffer,
+  metadata: ApiJson = {},
+): ApiJson {
   const object = {
     ...metadata,
     kind: 'storage#object',
@@ -191,7 +197,7 @@ export function storageRoutes(): Route[] {
           const refused = legacyAclRefusal(fake, bucket, query, metadata)
           if (refused) return refused
           const id = `session-${fake.id()}`
-          const name = query.name ?? (metadata as any).name
+          const name = query.name ?? (metadata as ApiJson).name
           fake.resources.set(`upload-session:${id}`, { bucket, name, metadata, chunks: [] as string[] })
           return {
             status: 200,
@@ -255,7 +261,7 @@ function multipartMedia(raw: Buffer): Buffer {
 }
 
 /** The JSON metadata part of a multipart/related upload (the first part). */
-function multipartMetadata(raw: Buffer): any {
+function multipartMetadata(raw: Buffer): ApiJson {
   const text = raw.toString('latin1')
   const start = text.indexOf('{')
   const end = text.indexOf('\r\n--', start) > 0 ? text.indexOf('\r\n--', start) : text.indexOf('\n--', start)
