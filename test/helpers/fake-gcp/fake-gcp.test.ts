@@ -379,7 +379,9 @@ t.test('Cloud Run: failing revisions, launch stages, acting as the service accou
   t.match(second.body.status, {
     latestReadyRevisionName: 'rev-00002-abc',
     latestCreatedRevisionName: 'rev-00003-abc',
-    traffic: [{ revisionName: 'rev-00002-abc', latestRevision: false }],
+    // TrafficTarget.latestRevision "may be optionally provided to indicate that the latest ready Revision
+    // of the Configuration should be used" (Cloud Run Admin API v1): a failed newer revision gets none
+    traffic: [{ revisionName: 'rev-00002-abc', percent: 100, latestRevision: true }],
   })
   fake.caller = { member: 'user:dev@example.com', roles: ['roles/run.admin'] }
   const denied = await call('PUT', '/apis/serving.knative.dev/v1/namespaces/p/services/rev', body())
