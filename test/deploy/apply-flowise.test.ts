@@ -404,7 +404,11 @@ t.test(
 t.test('render prints the service as deployed', async (t) => {
   const r = await h.deploy(['render', '--config', config])
   t.equal(r.code, 0, r.stderr)
-  t.same(parse(r.stdout).spec, serviceBody().spec)
+  const rendered = parse(r.stdout).spec
+  // the template is what the deploy owns; traffic it leaves to Cloud Run's default (all to the latest
+  // ready revision), which gcloud's replace carries over from the live service (the fake stores it)
+  t.same(rendered.template, serviceBody().spec.template)
+  t.notOk('traffic' in rendered, 'the YAML pins no traffic')
 })
 
 t.test('destroy keeps data unless asked and removes the rest in reverse', async (t) => {
@@ -415,7 +419,12 @@ t.test('destroy keeps data unless asked and removes the rest in reverse', async 
     .slice(before)
     .filter((q) => q.method === 'DELETE')
     .map((q) => q.path.split('/').slice(-2).join('/'))
-  t.same(deletes.slice(0, 12), [
+  t.match(deletes[0], /^alertPolicies\/\d+$/, 'the alert policy first')
+  t.same(deletes.slice(1, 16), [
+    // the rest of the monitoring step, last to be made, first to go
+    'metrics/fw-gateway-latency',
+    'metrics/fw-gateway-upstream-errors',
+    'metrics/fw-gateway-refusals',
     'forwardingRules/fw-http-rule-v6',
     'forwardingRules/fw-http-rule',
     'targetHttpProxies/fw-http-proxy',
