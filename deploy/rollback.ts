@@ -9,16 +9,31 @@ import type { Gcloud } from './gcloud.ts'
 import type { Progress } from './progress.ts'
 import { names } from './steps/names.ts'
 import { cmd } from './steps/types.ts'
-import { BACKUP_PREFIX, liveService, restoreCommand } from './upgrade.ts'
+import {
+  BACKUP_PREFIX,
+  type BackupRun,
+  type LiveContainer,
+  type LiveService,
+  liveService,
+  restoreCommand,
+  type TrafficTarget,
+} from './upgrade.ts'
 
-const ready = (r: any) =>
-  (r.status?.conditions ?? []).some((x: any) => x.type === 'Ready' && x.status === 'True')
-const generation = (r: any) =>
+/** One entry of `run revisions list` (Knative v1 Revision). */
+interface Revision {
+  metadata: { name: string; labels?: Record<string, string> }
+  spec?: { containers?: LiveContainer[] }
+  status?: { conditions?: { type: string; status?: string }[] }
+}
+
+const ready = (r: Revision) =>
+  (r.status?.conditions ?? []).some((x) => x.type === 'Ready' && x.status === 'True')
+const generation = (r: Revision) =>
   Number(r.metadata?.labels?.['serving.knative.dev/configurationGeneration'] ?? 0)
 
 /** The revision taking (most of) the traffic now. */
-export function servingRevision(service: any): string | undefined {
-  const targets: any[] = service?.status?.traffic ?? []
+export function servingRevision(service: LiveService | undefined): string | undefined {
+  const targets: TrafficTarget[] = service?.status?.traffic ?? []
   return [...targets].sort((a, b) => Number(b.percent ?? 0) - Number(a.percent ?? 0))[0]?.revisionName
 }
 
@@ -29,7 +44,7 @@ export async function rollback(gcloud: Gcloud, c: DeployConfig, progress: Progre
   if (!service) throw new DeployError('DEPLOY_ERR_REFUSED', `rollback: service ${n.service} does not exist`)
   const current = servingRevision(service)
   const listed = await gcloud.must(cmd(['run', 'revisions', 'list', `--service=${n.service}`, region]))
-  const revisions = (JSON.parse(listed.stdout) as any[]).sort((a, b) => generation(b) - generation(a))
+  const revisions = (JSON.parse(listed.stdout) as Revision[]).sort((a, b) => generation(b) - generation(a))
   const serving = revisions.find((r) => r.metadata.name === current)
   const target = revisions.find(
     (r) => ready(r) && r.metadata.name !== current && (!serving || generation(r) < generation(serving)),
@@ -40,19 +55,21 @@ export async function rollback(gcloud: Gcloud, c: DeployConfig, progress: Progre
       `rollback: no ready revision of ${n.service} older than ${current ?? 'the serving one'}`,
     )
   }
-  const to = target.metadata.name as string
+  const to = target.metadata.name
   const move = cmd(['run', 'services', 'update-traffic', n.service, `--to-revisions=${to}=100`, region], {
     long: true,
   })
   await progress.track(`  gcloud ${move.argv.join(' ')}`, () => gcloud.must(move))
-  const images = (target.spec?.containers ?? []).map((x: any) => `${x.name} ${x.image}`).join(', ')
+  const images = (target.spec?.containers ?? []).map((x) => `${x.name} ${x.image}`).join(', ')
   progress.line(`Traffic: 100% to ${to} (was ${current}). It runs ${images}.`)
   progress.line(
     'Database migrations are NOT undone: the newer version may have changed the schema the older one now runs on.',
   )
   if (c.database.enabled) {
     const list = await gcloud.must(cmd(['sql', 'backups', 'list', `--instance=${c.database.instance}`]))
-    const taken = (JSON.parse(list.stdout) as any[]).find((b) => b.description === `${BACKUP_PREFIX}${to}`)
+    const taken = (JSON.parse(list.stdout) as BackupRun[]).find(
+      (b) => b.description === `${BACKUP_PREFIX}${to}`,
+    )
     progress.line(
       taken
         ? `To put the database back as it was before the upgrade (this loses everything written since): ${restoreCommand(c, String(taken.id))}`

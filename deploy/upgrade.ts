@@ -12,6 +12,7 @@ import { type Gcloud, isNotFound } from './gcloud.ts'
 import type { Progress } from './progress.ts'
 import { imageRef } from './service-yaml.ts'
 import { names } from './steps/names.ts'
+import type { RunService } from './steps/run.ts'
 import { cmd, type Step } from './steps/types.ts'
 
 export const BACKUP_PREFIX = 'iap-gateway: before the upgrade from revision '
@@ -20,6 +21,36 @@ export interface Upgrade {
   previousRevision: string
   changed: string[]
   backupId?: string
+}
+
+/** A container of a live service or revision (Knative v1 Container): its name, image and environment. */
+export interface LiveContainer {
+  name: string
+  image?: string
+  env?: { name: string; value?: string }[]
+}
+
+/** One traffic target in a service's status (Cloud Run Admin API v1 TrafficTarget). */
+export interface TrafficTarget {
+  revisionName?: string
+  percent?: number
+}
+
+/** `run services describe` (Knative v1 Service) with the fields upgrade, rollback and doctor read. */
+export interface LiveService extends RunService {
+  metadata?: { annotations?: Record<string, string> }
+  spec?: { template?: { spec?: { serviceAccountName?: string; containers?: LiveContainer[] } } }
+  status?: RunService['status'] & { url?: string; traffic?: TrafficTarget[] }
+}
+
+/** One entry of `sql backups list` (Cloud SQL Admin BackupRun). */
+export interface BackupRun {
+  /** An int64: a string in the API's JSON. */
+  id: number | string
+  description?: string
+  /** `SUCCESSFUL` once taken. */
+  status?: string
+  windowStartTime?: string
 }
 
 /** The images the config asks for, by container name. */
@@ -31,18 +62,18 @@ export function wantedImages(c: DeployConfig): Record<string, string> {
 }
 
 /** The live service, or undefined before the first apply. */
-export async function liveService(gcloud: Gcloud, c: DeployConfig): Promise<any> {
+export async function liveService(gcloud: Gcloud, c: DeployConfig): Promise<LiveService | undefined> {
   const command = cmd(['run', 'services', 'describe', names(c).service, `--region=${c.region}`])
   const r = await gcloud.run(command)
-  if (r.code === 0) return JSON.parse(r.stdout)
+  if (r.code === 0) return JSON.parse(r.stdout) as LiveService
   if (isNotFound(r.stderr)) return undefined
   throw gcloud.failure(command, r)
 }
 
 /** What changes between the serving revision and the config: `flowise: ...:3.1.4 -> ...:3.1.5`. */
-export function imageChanges(c: DeployConfig, live: any): string[] {
+export function imageChanges(c: DeployConfig, live: LiveService | undefined): string[] {
   const have = Object.fromEntries(
-    (live?.spec?.template?.spec?.containers ?? []).map((x: any) => [x.name, String(x.image)]),
+    (live?.spec?.template?.spec?.containers ?? []).map((x): [string, string] => [x.name, String(x.image)]),
   )
   return Object.entries(wantedImages(c))
     .filter(([name, image]) => have[name] !== undefined && have[name] !== image)
@@ -63,7 +94,7 @@ async function backup(
   })
   await progress.track(`  gcloud ${create.argv.join(' ')}`, () => gcloud.must(create))
   const list = await gcloud.must(cmd(['sql', 'backups', 'list', `--instance=${instance}`]))
-  const found = (JSON.parse(list.stdout) as any[])
+  const found = (JSON.parse(list.stdout) as BackupRun[])
     .filter((b) => b.description === description && b.status === 'SUCCESSFUL')
     .sort((a, b) => String(b.windowStartTime).localeCompare(String(a.windowStartTime)))[0]
   /* c8 ignore next -- defensive: gcloud returned only once the backup operation was DONE */

@@ -4,14 +4,15 @@
 
 import { membersOf } from '../steps/iam.ts'
 import { runtimeRoles } from '../steps/identity.ts'
-import { alertPolicyName, logMetrics } from '../steps/monitoring.ts'
+import { alertPolicyName, type ListedAlertPolicy, logMetrics } from '../steps/monitoring.ts'
 import { member, names } from '../steps/names.ts'
+import type { LiveService } from '../upgrade.ts'
 import { fail, type Invariant, need, pass } from './invariant.ts'
-import type { Reads } from './reads.ts'
+import type { Reads, SqlInstance } from './reads.ts'
 
 const ACCESSOR = 'roles/secretmanager.secretAccessor'
 
-async function instance(r: Reads): Promise<any> {
+async function instance(r: Reads): Promise<SqlInstance | undefined> {
   return need(await r.sql(), `Cloud SQL instance ${r.config.database.instance}`)
 }
 
@@ -19,9 +20,9 @@ const noInstance = (r: Reads) => fail(`Cloud SQL instance ${r.config.database.in
 const withDatabase = (r: Reads) => r.config.database.enabled
 
 /** `sm://PROJECT/SECRET#VERSION` references in every container's environment. */
-function secretRefs(svc: any): { env: string; secret: string; version: string }[] {
-  return (svc?.spec?.template?.spec?.containers ?? []).flatMap((c: any) =>
-    (c.env ?? []).flatMap((e: any) => {
+function secretRefs(svc: LiveService): { env: string; secret: string; version: string }[] {
+  return (svc?.spec?.template?.spec?.containers ?? []).flatMap((c) =>
+    (c.env ?? []).flatMap((e) => {
       const m = /^sm:\/\/[^/]+\/([^#]+)(?:#(.+))?$/.exec(String(e.value ?? ''))
       return m ? [{ env: `${c.name}.${e.name}`, secret: m[1] as string, version: m[2] ?? 'latest' }] : []
     }),
@@ -36,9 +37,7 @@ export const dataInvariants: Invariant[] = [
     check: async (r) => {
       const db = await instance(r)
       if (!db) return noInstance(r)
-      const publicIps = (db.ipAddresses ?? [])
-        .filter((a: any) => a.type === 'PRIMARY')
-        .map((a: any) => a.ipAddress)
+      const publicIps = (db.ipAddresses ?? []).filter((a) => a.type === 'PRIMARY').map((a) => a.ipAddress)
       if (db.settings?.ipConfiguration?.ipv4Enabled === true || publicIps.length > 0)
         return fail(`public IPv4 is on${publicIps.length ? ` (${publicIps.join(', ')})` : ''}`)
       return pass('private IP only')
@@ -127,8 +126,8 @@ export const dataInvariants: Invariant[] = [
       const policy = need(await r.projectPolicy(), 'the project IAM policy') ?? {}
       const who = member(r.config)
       const held: string[] = (policy.bindings ?? [])
-        .filter((b: any) => (b.members ?? []).includes(who))
-        .map((b: any) => b.role)
+        .filter((b) => (b.members ?? []).includes(who))
+        .map((b) => b.role)
       const expected = runtimeRoles(r.config)
       const extra = held.filter((role) => !expected.includes(role))
       return extra.length === 0
@@ -157,7 +156,7 @@ export const dataInvariants: Invariant[] = [
     title: 'the alert policy for refusals and upstream failures exists',
     when: (r) => r.config.monitoring.enabled,
     check: async (r) => {
-      const list: any[] = need(await r.alertPolicies(), 'the alert policies') ?? []
+      const list: ListedAlertPolicy[] = need(await r.alertPolicies(), 'the alert policies') ?? []
       const policy = list.find((p) => p.displayName === alertPolicyName(r.config))
       if (!policy) return fail(`no policy "${alertPolicyName(r.config)}" (run apply)`)
       if (policy.enabled === false) return fail(`${policy.name} is disabled`)

@@ -3,27 +3,28 @@
 // serving revision).
 
 import { GATEWAY_CONTAINER } from '../service-yaml.ts'
-import { allowRules } from '../steps/edge.ts'
+import { allowRules, type BackendService } from '../steps/edge.ts'
 import { membersOf } from '../steps/iam.ts'
 import { names } from '../steps/names.ts'
 import { readinessProblems } from '../steps/run.ts'
+import type { LiveService } from '../upgrade.ts'
 import { fail, type Invariant, need, one, pass, sameSet } from './invariant.ts'
 import type { Reads } from './reads.ts'
 
 const PUBLIC = ['allUsers', 'allAuthenticatedUsers']
 const DEFAULT_RULE = 2147483647
 
-async function service(r: Reads): Promise<any> {
+async function service(r: Reads): Promise<LiveService | undefined> {
   return need(await r.service(), `Cloud Run service ${names(r.config).service}`)
 }
 
-async function backend(r: Reads): Promise<any> {
+async function backend(r: Reads): Promise<BackendService | undefined> {
   return need(await r.backend(), `backend service ${names(r.config).backend}`)
 }
 
-function gatewayEnv(svc: any): Record<string, string> {
-  const gw = (svc?.spec?.template?.spec?.containers ?? []).find((c: any) => c.name === GATEWAY_CONTAINER)
-  return Object.fromEntries((gw?.env ?? []).map((e: any) => [e.name, String(e.value ?? '')]))
+function gatewayEnv(svc: LiveService): Record<string, string> {
+  const gw = (svc?.spec?.template?.spec?.containers ?? []).find((c) => c.name === GATEWAY_CONTAINER)
+  return Object.fromEntries((gw?.env ?? []).map((e): [string, string] => [e.name, String(e.value ?? '')]))
 }
 
 /** What `have` holds beyond `wanted`, and what it lacks; undefined when they are the same. */
@@ -76,7 +77,7 @@ export const edgeInvariants: Invariant[] = [
       const project = need(await r.project(), `project ${r.config.project}`)
       const agent = `serviceAccount:service-${project?.projectNumber}@gcp-sa-iap.iam.gserviceaccount.com`
       const invokers = membersOf(policy, 'roles/run.invoker')
-      const open = (policy.bindings ?? []).flatMap((b: any) =>
+      const open = (policy.bindings ?? []).flatMap((b) =>
         (b.members ?? []).filter((m: string) => PUBLIC.includes(m)).map((m: string) => `${m} (${b.role})`),
       )
       if (open.length > 0) return fail(`public members are bound: ${open.join(', ')}`)
@@ -126,9 +127,9 @@ export const edgeInvariants: Invariant[] = [
     check: async (r) => {
       const policy = one(need(await r.armor(), `Cloud Armor policy ${names(r.config).armor}`))
       if (!policy) return missing(`Cloud Armor policy ${names(r.config).armor}`)
-      const dflt = (policy.rules ?? []).find((x: any) => x.priority === DEFAULT_RULE)
+      const dflt = (policy.rules ?? []).find((x) => x.priority === DEFAULT_RULE)
       return String(dflt?.action ?? '').startsWith('deny')
-        ? pass(`default rule: ${dflt.action}`)
+        ? pass(`default rule: ${dflt?.action}`)
         : fail(`default rule is ${dflt?.action ?? 'missing'}: addresses outside allowedCidrs get through`)
     },
   },
@@ -139,8 +140,8 @@ export const edgeInvariants: Invariant[] = [
       const policy = one(need(await r.armor(), `Cloud Armor policy ${names(r.config).armor}`))
       if (!policy) return missing(`Cloud Armor policy ${names(r.config).armor}`)
       const allowed: string[] = (policy.rules ?? [])
-        .filter((x: any) => x.priority !== DEFAULT_RULE && x.action === 'allow')
-        .flatMap((x: any) => x.match?.config?.srcIpRanges ?? [])
+        .filter((x) => x.priority !== DEFAULT_RULE && x.action === 'allow')
+        .flatMap((x) => x.match?.config?.srcIpRanges ?? [])
       const wanted = allowRules(r.config).flatMap((x) => x.ranges)
       const diff = setDifference(allowed, wanted, 'allowed but not in the config')
       return diff ? fail(diff) : pass(`${wanted.length} range(s), as configured`)
@@ -229,12 +230,10 @@ export const edgeInvariants: Invariant[] = [
       const problems = readinessProblems(svc)
       const latest = svc.status?.latestReadyRevisionName
       const onLatest = (svc.status?.traffic ?? [])
-        .filter((t: any) => t.revisionName === latest)
-        .reduce((sum: number, t: any) => sum + Number(t.percent ?? 0), 0)
+        .filter((t) => t.revisionName === latest)
+        .reduce((sum, t) => sum + Number(t.percent ?? 0), 0)
       if (onLatest !== 100) {
-        const where = (svc.status?.traffic ?? [])
-          .map((t: any) => `${t.revisionName} ${t.percent}%`)
-          .join(', ')
+        const where = (svc.status?.traffic ?? []).map((t) => `${t.revisionName} ${t.percent}%`).join(', ')
         problems.push(
           `${latest} serves ${onLatest}% (traffic: ${where || 'none'}); after a rollback, set the version back and apply`,
         )

@@ -22,7 +22,7 @@ export interface Invariant {
 export class CouldNotRead extends Error {}
 
 /** The resource, undefined when it does not exist, or could-not-check when it cannot be read. */
-export function need(read: Read, what: string): any {
+export function need<J>(read: Read<J>, what: string): J | undefined {
   if ('error' in read) throw new CouldNotRead(`cannot read ${what}: ${read.error}`)
   return read.found ? read.json : undefined
 }
@@ -42,7 +42,7 @@ export async function evaluate(inv: Invariant, r: Reads): Promise<Outcome> {
 }
 
 /** Google's single-element list for some describes (gcloud 528 `security-policies describe`). */
-export function one(json: any): any {
+export function one<T extends object>(json: T | T[] | undefined): T | undefined {
   return Array.isArray(json) ? json[0] : json
 }
 

@@ -37,8 +37,27 @@ export function metricNames(c: DeployConfig) {
   }
 }
 
+/** A LogMetric (Logging API v2) as the deploy writes it. */
+export interface LogMetric {
+  name: string
+  description: string
+  filter: string
+  metricDescriptor: {
+    metricKind: string
+    valueType: string
+    unit: string
+    labels?: { key: string; valueType: string; description: string }[]
+  }
+  labelExtractors?: Record<string, string>
+  valueExtractor?: string
+  bucketOptions?: { exponentialBuckets: { numFiniteBuckets: number; growthFactor: number; scale: number } }
+}
+
+/** `logging metrics describe`: the LogMetric, with what Google adds; the deploy's fields are compared. */
+export type LiveLogMetric = Partial<LogMetric>
+
 /** The LogMetric bodies (Logging API v2), as `gcloud logging metrics create --config-from-file` takes them. */
-export function logMetrics(c: DeployConfig): Record<string, any>[] {
+export function logMetrics(c: DeployConfig): LogMetric[] {
   const m = metricNames(c)
   const reasonLabel = {
     labels: [{ key: 'reason', valueType: 'STRING', description: 'the gateway refusal reason' }],
@@ -78,8 +97,32 @@ export function alertPolicyName(c: DeployConfig): string {
   return `${c.name} gateway: refusals or upstream failures`
 }
 
+/** An AlertPolicy (Monitoring API v3) as the deploy writes it. */
+export interface AlertPolicy {
+  displayName: string
+  documentation: { mimeType: string; content: string }
+  combiner: string
+  conditions: {
+    displayName: string
+    conditionThreshold: {
+      filter: string
+      aggregations: { alignmentPeriod: string; perSeriesAligner: string; crossSeriesReducer: string }[]
+      comparison: string
+      thresholdValue: number
+      duration: string
+      trigger: { count: number }
+    }
+  }[]
+  alertStrategy: { autoClose: string }
+  notificationChannels?: string[]
+  enabled: boolean
+}
+
+/** One entry of `alpha monitoring policies list`: `name` is projects/P/alertPolicies/ID. */
+export type ListedAlertPolicy = Partial<AlertPolicy> & { name: string }
+
 /** The AlertPolicy body (Monitoring API v3): a sum over one minute above the configured counts. */
-export function alertPolicy(c: DeployConfig): Record<string, any> {
+export function alertPolicy(c: DeployConfig): AlertPolicy {
   const m = metricNames(c)
   const threshold = (name: string, metric: string, count: number) => ({
     displayName: name,
@@ -125,11 +168,15 @@ export function alertPolicy(c: DeployConfig): Record<string, any> {
  * Fields of `wanted` that `actual` lacks or sets otherwise, by name. What Google adds on read (a
  * condition's name, the metric descriptor's type) is not drift, nor is the order of keys.
  */
-function drift(wanted: Record<string, any>, actual: any, fields: string[]): string[] {
+function drift<W extends object>(
+  wanted: W,
+  actual: Partial<W> | undefined,
+  fields: (keyof W & string)[],
+): string[] {
   return fields.filter((f) => wanted[f] !== undefined && differences(wanted[f], actual?.[f]).length > 0)
 }
 
-function metricResource(metric: Record<string, any>): Resource {
+function metricResource(metric: LogMetric): Resource {
   const file = (verb: string): Command =>
     cmd(['logging', 'metrics', verb, metric.name, '--config-from-file={file:metric-json}'], {
       files: { 'metric-json': `${JSON.stringify(metric, null, 2)}\n` },
@@ -146,7 +193,7 @@ function metricResource(metric: Record<string, any>): Resource {
     create: () => [file('create')],
     update: () => [file('update')],
     delete: () => [cmd(['logging', 'metrics', 'delete', metric.name])],
-  }
+  } satisfies Resource<LiveLogMetric>
 }
 
 /** Monitoring answers this until a just-made log-based metric reaches it (up to ten minutes). */
@@ -156,12 +203,15 @@ const METRIC_NOT_YET_REASON =
 
 function policyResource(c: DeployConfig): Resource {
   const wanted = alertPolicy(c)
-  const mine = (json: any) => ((json ?? []) as any[]).find((p) => p.displayName === wanted.displayName)
+  const mine = (json: ListedAlertPolicy[] | null) =>
+    (json ?? []).find((p) => p.displayName === wanted.displayName)
+  /** Ours, once `absent` has said the list holds it. */
+  const ours = (json: ListedAlertPolicy[]) => mine(json) as ListedAlertPolicy
   const file = (argv: string[]): Command =>
     cmd([...argv, '--policy-from-file={file:policy-json}'], {
       files: { 'policy-json': `${JSON.stringify(wanted, null, 2)}\n` },
       review: [
-        `policy-json: alert when ${wanted.conditions.map((x: any) => x.displayName).join(' or ')}, to ${c.monitoring.notificationChannel ?? 'no notification channel (monitoring.notificationChannel)'}`,
+        `policy-json: alert when ${wanted.conditions.map((x) => x.displayName).join(' or ')}, to ${c.monitoring.notificationChannel ?? 'no notification channel (monitoring.notificationChannel)'}`,
       ],
       pending: { when: METRIC_NOT_YET, reason: METRIC_NOT_YET_REASON },
     })
@@ -171,15 +221,15 @@ function policyResource(c: DeployConfig): Resource {
     // gcloud 528 has `monitoring policies` in its alpha track only.
     describe: () => ['alpha', 'monitoring', 'policies', 'list'],
     absent: (json) => mine(json) === undefined,
-    learn: (json, x) => x.facts.set('ALERT_POLICY', String(mine(json).name)),
+    learn: (json, x) => x.facts.set('ALERT_POLICY', String(ours(json).name)),
     check: (json) =>
       drift(wanted, mine(json), ['conditions', 'combiner', 'notificationChannels', 'enabled']).map(
         (f) => `${f} differs`,
       ),
     create: () => [file(['alpha', 'monitoring', 'policies', 'create'])],
-    update: (_x, json) => [file(['alpha', 'monitoring', 'policies', 'update', String(mine(json).name)])],
-    delete: (_x, json) => [cmd(['alpha', 'monitoring', 'policies', 'delete', String(mine(json).name)])],
-  }
+    update: (_x, json) => [file(['alpha', 'monitoring', 'policies', 'update', String(ours(json).name)])],
+    delete: (_x, json) => [cmd(['alpha', 'monitoring', 'policies', 'delete', String(ours(json).name)])],
+  } satisfies Resource<ListedAlertPolicy[]>
 }
 
 export function monitoringStep(c: DeployConfig): Step {

@@ -63,8 +63,33 @@ async function doctor(format = 'text') {
   return { code, stdout, stderr }
 }
 
+// The fake's stored resources (API shapes), as far as the subtests below change them; apply made them all.
+interface StoredService {
+  metadata: { annotations: Record<string, string> }
+  spec: { template: { spec: { containers: { name: string; env: { name: string; value?: string }[] }[] } } }
+  status: { url?: string; traffic: { revisionName: string; percent: number }[] }
+}
+interface StoredPolicy {
+  bindings: { role: string; members: string[] }[]
+}
+interface StoredBackend {
+  iap: { enabled: boolean }
+  securityPolicy?: string
+}
+interface StoredSql {
+  ipAddresses: { type: string; ipAddress: string }[]
+  settings: {
+    ipConfiguration: { ipv4Enabled: boolean; sslMode: string }
+    backupConfiguration: { pointInTimeRecoveryEnabled: boolean }
+    deletionProtectionEnabled: boolean
+  }
+}
+interface StoredArmor {
+  rules: { priority: number; action: string; match?: { config?: { srcIpRanges?: string[] } } }[]
+}
+
 /** Changes a stored resource for one subtest, and puts it back afterwards. */
-function seed(t: Test, key: string, change: (r: any) => void): void {
+function seed<R>(t: Test, key: string, change: (r: R) => void): void {
   const before = structuredClone(h.fake.resources.get(key))
   change(h.fake.resources.get(key))
   t.teardown(() => {
@@ -75,7 +100,19 @@ function seed(t: Test, key: string, change: (r: any) => void): void {
 const svc = 'run:demo-project/fw'
 const backend = 'compute:projects/demo-project/global/backendServices/fw-backend'
 const sql = 'sql:demo-project/fw-db'
-const gatewayEnv = (s: any) => s.spec.template.spec.containers.find((c: any) => c.name === 'gateway').env
+
+/** The element a subtest changes; the subtest fails here when the fake does not hold it. */
+function found<T>(x: T | undefined, what: string): T {
+  if (x === undefined) throw new Error(`not in the fake: ${what}`)
+  return x
+}
+function gatewayVar(s: StoredService, name: string): { name: string; value?: string } {
+  const gateway = s.spec.template.spec.containers.find((c) => c.name === 'gateway')
+  return found(
+    gateway?.env.find((e) => e.name === name),
+    `the gateway's ${name}`,
+  )
+}
 
 t.test(
   'a correct deployment passes every invariant, read-only, and never shows a secret',
@@ -132,7 +169,7 @@ const broken: [string, string, RegExp, () => (t: Test) => void][] = [
     'ingress all',
     /ingress is all/,
     () => (t) =>
-      seed(t, svc, (s) => {
+      seed(t, svc, (s: StoredService) => {
         s.metadata.annotations['run.googleapis.com/ingress'] = 'all'
       }),
   ],
@@ -141,7 +178,7 @@ const broken: [string, string, RegExp, () => (t: Test) => void][] = [
     'the run.app URL on',
     /has a run\.app URL/,
     () => (t) =>
-      seed(t, svc, (s) => {
+      seed(t, svc, (s: StoredService) => {
         delete s.metadata.annotations['run.googleapis.com/default-url-disabled']
         s.status.url = 'https://fw-123456789012.run.app'
       }),
@@ -151,7 +188,7 @@ const broken: [string, string, RegExp, () => (t: Test) => void][] = [
     'allUsers may invoke',
     /public members are bound: allUsers/,
     () => (t) =>
-      seed(t, 'policy:run/demo-project/fw', (p) => {
+      seed(t, 'policy:run/demo-project/fw', (p: StoredPolicy) => {
         p.bindings.push({ role: 'roles/run.invoker', members: ['allUsers'] })
       }),
   ],
@@ -160,7 +197,7 @@ const broken: [string, string, RegExp, () => (t: Test) => void][] = [
     'IAP switched off for a test',
     /IAP is off/,
     () => (t) =>
-      seed(t, backend, (b) => {
+      seed(t, backend, (b: StoredBackend) => {
         b.iap.enabled = false
       }),
   ],
@@ -169,7 +206,7 @@ const broken: [string, string, RegExp, () => (t: Test) => void][] = [
     'Cloud Armor detached',
     /security policy is none/,
     () => (t) =>
-      seed(t, backend, (b) => {
+      seed(t, backend, (b: StoredBackend) => {
         delete b.securityPolicy
       }),
   ],
@@ -178,9 +215,8 @@ const broken: [string, string, RegExp, () => (t: Test) => void][] = [
     'a stale audience in the gateway',
     /IAP_AUDIENCE is \/projects\/1\/global\/backendServices\/1/,
     () => (t) =>
-      seed(t, svc, (s) => {
-        gatewayEnv(s).find((e: any) => e.name === 'IAP_AUDIENCE').value =
-          '/projects/1/global/backendServices/1'
+      seed(t, svc, (s: StoredService) => {
+        gatewayVar(s, 'IAP_AUDIENCE').value = '/projects/1/global/backendServices/1'
       }),
   ],
   [
@@ -188,8 +224,8 @@ const broken: [string, string, RegExp, () => (t: Test) => void][] = [
     'TRUST_PROXY_HOPS edited by hand',
     /TRUST_PROXY_HOPS is 1 \(config: 2\)/,
     () => (t) =>
-      seed(t, svc, (s) => {
-        gatewayEnv(s).find((e: any) => e.name === 'TRUST_PROXY_HOPS').value = '1'
+      seed(t, svc, (s: StoredService) => {
+        gatewayVar(s, 'TRUST_PROXY_HOPS').value = '1'
       }),
   ],
   [
@@ -197,7 +233,7 @@ const broken: [string, string, RegExp, () => (t: Test) => void][] = [
     'traffic pinned to an old revision',
     /serves 0%/,
     () => (t) =>
-      seed(t, svc, (s) => {
+      seed(t, svc, (s: StoredService) => {
         s.status.traffic = [{ revisionName: 'fw-00000-old', percent: 100 }]
       }),
   ],
@@ -206,7 +242,7 @@ const broken: [string, string, RegExp, () => (t: Test) => void][] = [
     'a public IP on the database',
     /public IPv4 is on \(35\.1\.1\.1\)/,
     () => (t) =>
-      seed(t, sql, (i) => {
+      seed(t, sql, (i: StoredSql) => {
         i.settings.ipConfiguration.ipv4Enabled = true
         i.ipAddresses.push({ type: 'PRIMARY', ipAddress: '35.1.1.1' })
       }),
@@ -216,7 +252,7 @@ const broken: [string, string, RegExp, () => (t: Test) => void][] = [
     'unencrypted connections allowed',
     /sslMode is ALLOW_UNENCRYPTED_AND_ENCRYPTED/,
     () => (t) =>
-      seed(t, sql, (i) => {
+      seed(t, sql, (i: StoredSql) => {
         i.settings.ipConfiguration.sslMode = 'ALLOW_UNENCRYPTED_AND_ENCRYPTED'
       }),
   ],
@@ -225,7 +261,7 @@ const broken: [string, string, RegExp, () => (t: Test) => void][] = [
     'point-in-time recovery off',
     /point-in-time recovery is off/,
     () => (t) =>
-      seed(t, sql, (i) => {
+      seed(t, sql, (i: StoredSql) => {
         i.settings.backupConfiguration.pointInTimeRecoveryEnabled = false
       }),
   ],
@@ -234,7 +270,7 @@ const broken: [string, string, RegExp, () => (t: Test) => void][] = [
     'deletion protection off',
     /deletion protection is off, the config says on/,
     () => (t) =>
-      seed(t, sql, (i) => {
+      seed(t, sql, (i: StoredSql) => {
         i.settings.deletionProtectionEnabled = false
       }),
   ],
@@ -243,28 +279,37 @@ const broken: [string, string, RegExp, () => (t: Test) => void][] = [
     'a certificate still provisioning',
     /PROVISIONING/,
     () => (t) =>
-      seed(t, 'compute:projects/demo-project/global/sslCertificates/fw-cert', (c) => {
-        c.managed.status = 'PROVISIONING'
-      }),
+      seed(
+        t,
+        'compute:projects/demo-project/global/sslCertificates/fw-cert',
+        (c: { managed: { status: string } }) => {
+          c.managed.status = 'PROVISIONING'
+        },
+      ),
   ],
   [
     'tls-policy',
     'the HTTPS proxy without its SSL policy',
     /no SSL policy/,
     () => (t) =>
-      seed(t, 'compute:projects/demo-project/global/targetHttpsProxies/fw-https-proxy', (p) => {
-        delete p.sslPolicy
-      }),
+      seed(
+        t,
+        'compute:projects/demo-project/global/targetHttpsProxies/fw-https-proxy',
+        (p: { sslPolicy?: string }) => {
+          delete p.sslPolicy
+        },
+      ),
   ],
   [
     'iap-accessors',
     'an accessor added by hand',
     /not in the config: user:mallory@example\.com/,
     () => (t) =>
-      seed(t, 'policy:iap/projects/123456789012/iap_web/compute/services/fw-backend', (p) => {
-        p.bindings
-          .find((b: any) => b.role === 'roles/iap.httpsResourceAccessor')
-          .members.push('user:mallory@example.com')
+      seed(t, 'policy:iap/projects/123456789012/iap_web/compute/services/fw-backend', (p: StoredPolicy) => {
+        found(
+          p.bindings.find((b) => b.role === 'roles/iap.httpsResourceAccessor'),
+          'the accessor binding',
+        ).members.push('user:mallory@example.com')
       }),
   ],
   [
@@ -272,8 +317,11 @@ const broken: [string, string, RegExp, () => (t: Test) => void][] = [
     'the default rule allows',
     /default rule is allow/,
     () => (t) =>
-      seed(t, 'compute:projects/demo-project/global/securityPolicies/fw-armor', (p) => {
-        p.rules.find((x: any) => x.priority === 2147483647).action = 'allow'
+      seed(t, 'compute:projects/demo-project/global/securityPolicies/fw-armor', (p: StoredArmor) => {
+        found(
+          p.rules.find((x) => x.priority === 2147483647),
+          'the default rule',
+        ).action = 'allow'
       }),
   ],
   [
@@ -281,7 +329,7 @@ const broken: [string, string, RegExp, () => (t: Test) => void][] = [
     'a range allowed by hand',
     /allowed but not in the config: 0\.0\.0\.0\/0/,
     () => (t) =>
-      seed(t, 'compute:projects/demo-project/global/securityPolicies/fw-armor', (p) => {
+      seed(t, 'compute:projects/demo-project/global/securityPolicies/fw-armor', (p: StoredArmor) => {
         p.rules.push({ priority: 5, action: 'allow', match: { config: { srcIpRanges: ['0.0.0.0/0'] } } })
       }),
   ],
@@ -290,7 +338,7 @@ const broken: [string, string, RegExp, () => (t: Test) => void][] = [
     'a disabled secret version',
     /fw-jwt-auth-token-secret version latest is DISABLED/,
     () => (t) =>
-      seed(t, 'secret-version:demo-project/fw-jwt-auth-token-secret/1', (v) => {
+      seed(t, 'secret-version:demo-project/fw-jwt-auth-token-secret/1', (v: { state: string }) => {
         v.state = 'DISABLED'
       }),
   ],
@@ -299,7 +347,7 @@ const broken: [string, string, RegExp, () => (t: Test) => void][] = [
     'Editor granted to the runtime account',
     /also holds roles\/editor/,
     () => (t) =>
-      seed(t, 'policy:project/demo-project', (p) => {
+      seed(t, 'policy:project/demo-project', (p: StoredPolicy) => {
         p.bindings.push({
           role: 'roles/editor',
           members: ['serviceAccount:fw-run@demo-project.iam.gserviceaccount.com'],

@@ -11,7 +11,10 @@ const SLOW = { timeout: 900_000 }
 
 let h: Harness
 const cfg = (version: string, gatewayTag = '0.1.0') => {
-  const base = flowiseConfig(h, { allowedCidrs: ['198.51.100.0/24'] }) as any
+  const base = flowiseConfig(h, { allowedCidrs: ['198.51.100.0/24'] }) as Record<string, unknown> & {
+    gateway: Record<string, unknown>
+    app: Record<string, unknown>
+  }
   return h.writeConfig(`upgrade-${version}-${gatewayTag}.yaml`, {
     ...base,
     gateway: { ...base.gateway, tag: gatewayTag },
