@@ -1,6 +1,7 @@
 // A Cloud Run service YAML (Knative serving.knative.dev/v1, as `deploy render` writes it and as Cloud
 // Run documents it) read into what a local run needs, refusing what Cloud Run would refuse: every
 // problem is collected and reported together, each naming its YAML field. Pure: no podman, no network.
+// Over 300 lines on purpose: one reader for the whole service schema keeps each rule beside its source.
 //
 // Sources (docs corpus, read 2026-12), besides those in limits.ts and probes-spec.ts:
 // - Cloud Run service YAML, https://cloud.google.com/run/docs/reference/yaml/v1: the fields, and the

@@ -2,6 +2,8 @@
 // point-in-time recovery and retained backups. The user's password is the database secret: created with
 // it (a flags file, never argv) and set again from it on rotation (`--prompt-for-password` on stdin).
 // Labels on the secret record which version the SQL user has, so the app reads exactly that version.
+// Over 300 lines: the network, instance, database, user and password resources of one step, with the
+// instance's typed drift; the instance's flags and drift could move to steps/sql-instance.ts.
 import type { DeployConfig } from '../config.ts'
 import { names } from './names.ts'
 import { type Command, type Context, cmd, type Resource, type Step } from './types.ts'
