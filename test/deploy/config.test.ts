@@ -344,3 +344,30 @@ t.test(
     t.equal(validateConfig({ ...minimal, app: { cpu: '2', memory: '4Gi' } }, '/base').app.cpu, '2')
   },
 )
+
+t.test(
+  'monitoring: a notification channel must be one of this project, named as Monitoring names it',
+  async (t) => {
+    const c = validateConfig(
+      { ...minimal, monitoring: { notificationChannel: 'projects/demo-project/notificationChannels/42' } },
+      '/base',
+    )
+    t.equal(c.monitoring.notificationChannel, 'projects/demo-project/notificationChannels/42')
+    t.same(
+      [c.monitoring.enabled, c.monitoring.refusalsPerMinute, c.monitoring.upstreamErrorsPerMinute],
+      [true, 50, 5],
+    )
+    t.match(
+      problems({ ...minimal, monitoring: { notificationChannel: 'ops@example.com' } }),
+      /monitoring\.notificationChannel: must be a channel name like projects\/PROJECT\/notificationChannels\/123/,
+    )
+    t.match(
+      problems({
+        ...minimal,
+        monitoring: { notificationChannel: 'projects/other-project/notificationChannels/7' },
+      }),
+      /monitoring\.notificationChannel: must be a channel of the project demo-project \(got "projects\/other-project\/notificationChannels\/7"\)/,
+    )
+    t.notOk('notificationChannel' in validateConfig(minimal, '/base').monitoring, 'none unless named')
+  },
+)
