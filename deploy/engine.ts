@@ -1,6 +1,8 @@
 // Runs the steps: describe what exists, then create, update or leave each resource (apply), say what
 // it would do (plan), or delete in reverse order (destroy). Describes of a step are read in parallel
-// up front and reused until something changes, so an unchanged apply is a handful of reads.
+// up front and reused until something changes, so an unchanged apply is a handful of reads. A change
+// forgets only the reads it can have changed (the resource's own, and those it names in `affects`)
+// until the step ends; the next step starts with nothing remembered.
 // Over 300 lines on purpose: plan, apply and destroy share one read cache, the placeholder guard and the
 // secret handling; split apart, each would need to reach into the others.
 import { randomBytes } from 'node:crypto'
@@ -155,16 +157,24 @@ export class Engine {
 
   async apply(steps: Step[]): Promise<Planned[]> {
     const done: Planned[] = []
+    let changed = false
     for (const step of steps) {
       this.opts.progress.line(`== ${step.title}`)
-      await this.prefetch(this.active(step))
-      for (const r of this.active(step)) {
+      // What another step changed is not declared anywhere: read everything again after any change.
+      if (changed) this.cache.clear()
+      changed = false
+      const active = this.active(step)
+      await this.prefetch(active)
+      for (const r of active) {
         const planned = this.decide(step, r, await this.observe(r))
         this.opts.progress.line(
           `${planned.action.padEnd(9)} ${r.title}${planned.reasons.length ? ` (${planned.reasons.join('; ')})` : ''}`,
         )
         try {
-          for (const command of planned.commands) await this.execute(command)
+          for (const command of planned.commands) {
+            changed = true
+            await this.execute(command, false).finally(() => this.forget(step, r))
+          }
         } catch (error) {
           // Something Google documents as not ready yet (a metric Monitoring does not know): the rest goes on.
           if (!(error instanceof Held)) throw error
@@ -246,6 +256,17 @@ export class Engine {
       }
     }
     return done
+  }
+
+  /**
+   * Forgets the reads a change to `r` can have made stale: its own describe (and every resource's that
+   * reads the same thing: one project IAM policy) and the describes of the resources it `affects`.
+   * Called after each command, run or failed: a failed command may have changed something too.
+   */
+  private forget(step: Step, r: Resource): void {
+    // A run of part of a step (rotate-db-password) may leave an affected resource out: it is not read.
+    const stale = [r, ...step.resources.filter((o) => r.affects?.includes(o.id))]
+    for (const s of stale) this.cache.delete(s.describe(this.context).join('\0'))
   }
 
   /** A secret's value: made here the first time a managed secret is created, otherwise read (never shown). */

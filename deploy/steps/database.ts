@@ -118,6 +118,9 @@ export function databaseStep(c: DeployConfig): Step {
       {
         id: 'network',
         title: `VPC network ${c.network.name}`,
+        // Peerings of a network that does not exist are NOT_FOUND; of a new one, an empty list. A custom-mode
+        // network starts with no subnets, so the subnet's answer stays NOT_FOUND.
+        affects: ['psa-peering'],
         describe: () => ['compute', 'networks', 'describe', c.network.name],
         create: () => [cmd(['compute', 'networks', 'create', c.network.name, '--subnet-mode=custom'])],
         // Networks are often shared (default): never deleted by this tool.
@@ -225,6 +228,8 @@ export function databaseStep(c: DeployConfig): Step {
         id: 'sql-instance',
         title: `Cloud SQL instance ${db.instance}`,
         data: true,
+        // A new instance lists its built-in user (postgres); the database stays NOT_FOUND until created.
+        affects: ['sql-user'],
         describe: () => ['sql', 'instances', 'describe', db.instance],
         check: (json) => instanceDrift(c, json),
         create: () => [
@@ -277,6 +282,8 @@ export function databaseStep(c: DeployConfig): Step {
       {
         id: 'sql-user',
         title: `database user ${db.user}`,
+        // Its create records the password version applied, on the secret the next resource reads.
+        affects: ['sql-user-password'],
         describe: () => ['sql', 'users', 'list', `--instance=${db.instance}`],
         absent: (users) => !users.some((u) => u.name === db.user),
         // Cloud SQL refuses a PostgreSQL user without a password ("Missing user password for PostgreSQL

@@ -199,6 +199,8 @@ export function edgeStep(c: DeployConfig): Step {
       {
         id: 'backend-service',
         title: `backend service ${n.backend}`,
+        // IAP's policy on the backend service is NOT_FOUND until the service exists.
+        affects: ['iap-access'],
         describe: () => ['compute', 'backend-services', 'describe', n.backend, '--global'],
         learn: (json, x) => x.facts.set('BACKEND_SERVICE_ID', String(json.id)),
         exports: { BACKEND_SERVICE_ID: 'value(id)' },

@@ -134,6 +134,8 @@ export function imagesStep(c: DeployConfig): Step {
     {
       id: 'repository',
       title: `Artifact Registry repository ${c.repository}`,
+      // Its IAM policy and its images' tag lists are NOT_FOUND until the repository exists.
+      affects: ['repository-access', 'image/gateway', ...(c.app.build ? [`image/${c.app.container}`] : [])],
       describe: () => ['artifacts', 'repositories', 'describe', c.repository, `--location=${c.region}`],
       create: () => [
         cmd([
@@ -156,6 +158,7 @@ export function imagesStep(c: DeployConfig): Step {
     {
       id: 'source-bucket',
       title: `build source bucket ${bucket}`,
+      affects: ['source-access'],
       // Only staged build sources: not data.
       ...privateBucket(bucket, c.region),
     },

@@ -135,6 +135,7 @@ export function runStep(c: DeployConfig): Step {
       {
         id: 'service',
         title: `Cloud Run service ${n.service}`,
+        affects: ['invoker'],
         describe: () => ['run', 'services', 'describe', n.service, region],
         check: (json, x) => [
           ...differences(serviceObject(c, serviceValues(x)), json),

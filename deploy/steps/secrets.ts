@@ -39,6 +39,8 @@ function secretResource(s: SecretSpec): Resource<SecretVersion[]> {
     id: `secret/${s.secret}`,
     title: `secret ${s.secret}`,
     data: true,
+    // A secret that did not exist had no IAM policy to read; once created it has an empty one.
+    affects: [`secret-access/${s.secret}`],
     // The newest enabled version only: it is the one a rotation applies (gcloud sorts, then limits).
     describe: () => [
       'secrets',

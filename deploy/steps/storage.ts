@@ -43,6 +43,7 @@ export function storageStep(c: DeployConfig): Step {
         id: 'bucket',
         title: `bucket ${url}`,
         data: true,
+        affects: ['bucket-access'],
         ...privateBucket(url, c.region),
       },
       {

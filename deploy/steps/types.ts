@@ -91,6 +91,13 @@ export interface Resource<J = unknown> {
   refuseDelete?(x: Context, json: J): string | undefined
   /** Resources that must be gone before this one is deleted: while one is pending, so is this. */
   heldBy?: string[]
+  /**
+   * Later resources of the same step whose describe can answer differently once this one's commands have
+   * run (a secret's create makes its IAM policy readable). The engine reads those again and keeps the
+   * step's other reads, so a missing name here is a stale read: name each one whose answer can change,
+   * even where the decision would come out the same. Other steps are always read afresh after a change.
+   */
+  affects?: string[]
 }
 
 export interface Step {

@@ -1,5 +1,6 @@
 // The engine's decisions that an apply from empty never reaches: a resource it may only read that is not
 // there, and drift that cannot be updated in place. gcloud is a stand-in script answering describes.
+import { execSync } from 'node:child_process'
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -285,4 +286,69 @@ t.test('a placeholder never reaches a command that runs; plan still shows it', a
   const known = engine()
   known.context.facts.set('BACKEND_SERVICE_ID', '7')
   await t.rejects(known.apply([step(needsId)]), { code: 'DEPLOY_ERR_GCLOUD' }, 'with the value read, it runs')
+})
+
+// A change forgets the reads it can have made stale and keeps the rest. The stand-in keeps state in
+// files: `create parent` also makes the parent's policy (as a new secret gets an IAM policy), and each
+// call is logged, so the test sees which describes ran again.
+t.test('a change reads again what it affects, not the whole step; the next step afresh', async (t) => {
+  const state = mkdtempSync(join(dir, 'state-'))
+  const calls = join(state, 'calls.log')
+  const standIn = join(dir, 'gcloud-stateful')
+  writeFileSync(
+    standIn,
+    `#!/usr/bin/env bash
+cd ${JSON.stringify(state)}
+echo "$1 $2" >> calls.log
+case "$1" in
+  describe) [ -e "$2" ] && echo '{}' || { echo "ERROR: (gcloud) NOT_FOUND: $2" >&2; exit 1; } ;;
+  create) [ -e "$2" ] && { echo "ERROR: (gcloud) ALREADY_EXISTS: $2" >&2; exit 1; }
+    touch "$2"; [ "$2" = parent ] && touch policy; true ;;
+esac
+`,
+  )
+  chmodSync(standIn, 0o755)
+  const made = (id: string, extra: Partial<Resource> = {}): Resource => ({
+    id,
+    title: id,
+    describe: () => ['describe', id],
+    create: () => [{ argv: ['create', id] }],
+    ...extra,
+  })
+  const run = (affects?: string[]) => {
+    execSync('rm -f parent policy other later calls.log', { cwd: state })
+    writeFileSync(join(state, 'other'), '')
+    const e = new Engine(config, {
+      gcloud: new Gcloud({ project: 'demo-project', gcloud: standIn }),
+      progress: new Progress({ write: () => true }),
+    })
+    const first: Step = {
+      id: 'first',
+      title: 'First',
+      resources: [made('parent', affects ? { affects } : {}), made('policy'), made('other')],
+    }
+    const second: Step = { id: 'second', title: 'Second', resources: [made('policy'), made('later')] }
+    return { apply: e.apply([first, second]), calls: () => readFileSync(calls, 'utf8').split('\n') }
+  }
+  const declared = run(['policy'])
+  const done = await declared.apply
+  t.same(
+    done.map((p) => [p.resource.id, p.action]),
+    [
+      ['parent', 'create'],
+      ['policy', 'unchanged'],
+      ['other', 'unchanged'],
+      ['policy', 'unchanged'],
+      ['later', 'create'],
+    ],
+  )
+  const count = (id: string) => declared.calls().filter((c) => c === `describe ${id}`).length
+  t.same(
+    [count('parent'), count('policy'), count('other'), count('later')],
+    [1, 3, 1, 1],
+    'policy read again after its parent changed and afresh in the next step; other read once',
+  )
+  // Without the declaration the policy's read from before the change is used, and its create fails:
+  // the stale read the declaration prevents.
+  await t.rejects(run().apply, { message: /ALREADY_EXISTS: policy/ })
 })

@@ -321,6 +321,24 @@ t.test('images: a prebuilt app image is not built; step order', async (t) => {
   )
 })
 
+// The engine reads again only what a change `affects` (Resource.affects): a name that matches no later
+// resource of the step would leave a stale read in place without anyone noticing.
+t.test('every resource a change affects is a later resource of the same step', async (t) => {
+  const custom = validateConfig({ ...raw, app: { preset: 'custom', image: 'docker.io/a/b:1' } }, '/')
+  const declared: string[] = []
+  for (const c of [config, custom])
+    for (const step of steps(c)) {
+      const ids = step.resources.map((r) => r.id)
+      step.resources.forEach((r, i) => {
+        for (const id of r.affects ?? []) {
+          declared.push(`${step.id}: ${r.id} -> ${id}`)
+          t.ok(ids.indexOf(id) > i, `${step.id}: ${r.id} affects ${id}, later in the step`)
+        }
+      })
+    }
+  t.ok(declared.includes('database: sql-user -> sql-user-password'), 'the password record is declared')
+})
+
 // Google's JSON leaves out empty fields: a policy with no bindings has no `bindings`, a new instance no
 // `ipAddresses`, a build that failed early no `logUrl`. Each reader must take the omission as "empty".
 t.test('fields Google omits when empty are read as empty', async (t) => {
