@@ -310,6 +310,8 @@ t.test('secrets reach gcloud on stdin or in a flags file only, never argv or gcl
   )
 })
 
+// No mutating request also means no Cloud SQL backup (a POST of backupRuns): an apply that changes no
+// image is not an upgrade (apply-upgrade.test.ts has the one that is).
 t.test('a second apply sends no mutating request', async (t) => {
   const before = h.fake.requests.length
   const r = await h.deploy(['apply', '--config', config])
@@ -323,6 +325,8 @@ t.test('a second apply sends no mutating request', async (t) => {
   )
   t.notMatch(r.stdout, /^(create|update) /m)
   t.match(r.stdout, /unchanged +Cloud Run service fw/, 'it serves, so it is unchanged')
+  t.notMatch(r.stdout, /Upgrade/, 'no upgrade report')
+  t.match(r.stdout, /Check it: npm run deploy -- doctor --config /)
 })
 
 t.test(

@@ -88,6 +88,15 @@ t.test('every sampled failure stops with the command and its stderr; re-runs con
   t.equal(cleanRun.code, 0, cleanRun.stderr)
   t.equal(scriptRun.code, 0, scriptRun.stderr)
   t.same(normalised(scripted.fake), normalised(clean.fake), 'plan --format sh leaves the state apply leaves')
+  // The script reads each resource just before deciding; apply reuses a step's reads until a change
+  // makes them stale (Resource.affects). The same changes, request for request, show no stale read
+  // made apply decide otherwise (a stale "absent" would repeat a create; a stale "present", skip one).
+  const changes = (h: Harness) =>
+    h.fake
+      .mutations()
+      .map((r) => `${r.method} ${r.path.replace(/\d+4242/g, 'ID')}`)
+      .sort()
+  t.same(changes(clean), changes(scripted), 'apply makes the changes the script makes')
   // The run that finishes the interrupted apply also changes the config (deletion protection off -> on):
   // a config change is an update, not a re-create. One run proves both; each costs a read of every step.
   const before = interrupted.fake.requests.length

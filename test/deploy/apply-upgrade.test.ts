@@ -31,14 +31,6 @@ t.before(async () => {
 })
 t.teardown(() => h?.close())
 
-t.test('an apply that changes nothing in the images takes no backup', SLOW, async (t) => {
-  const r = await h.deploy(['apply', '--config', cfg('3.1.4')])
-  t.equal(r.code, 0, r.stderr)
-  t.same(backups(), [])
-  t.notMatch(r.stdout, /Upgrade/)
-  t.match(r.stdout, /Check it: npm run deploy -- doctor --config /)
-})
-
 t.test('a Flowise upgrade: backup first, then the new revision, and both ids printed', SLOW, async (t) => {
   const from = service().status.latestReadyRevisionName
   const r = await h.deploy(['apply', '--config', cfg('3.1.5')])
