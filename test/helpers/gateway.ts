@@ -224,9 +224,13 @@ export interface RawConnection {
   write(data: string | Buffer): void
 }
 
-/** A client on a raw socket that writes what it is told, when it is told: for exchanges in steps. */
-export function openRaw(port: number, host = '127.0.0.1'): RawConnection {
+/**
+ * A client on a raw socket that writes what it is told, when it is told: for exchanges in steps.
+ * Destroyed when `t` ends, whatever the test left open.
+ */
+export function openRaw(t: Test, port: number, host = '127.0.0.1'): RawConnection {
   const socket = connect({ port, host })
+  t.teardown(() => socket.destroy())
   const openedAt = Date.now()
   let text = ''
   const listeners = new Set<() => void>()
