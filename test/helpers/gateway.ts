@@ -323,6 +323,26 @@ export async function verifyingGatewayInFront(
   return { upstream, gateway }
 }
 
+/**
+ * The gateway as a real process (spawnGateway), from 127.0.0.1 with IAP off, in front of a fresh
+ * upstream; both stopped when `t` ends.
+ */
+export async function spawnGatewayInFront(
+  t: Test,
+  env: Record<string, string> = {},
+): Promise<{ upstream: Upstream; gateway: GatewayProcess }> {
+  const upstream = await startUpstream()
+  t.teardown(() => upstream.close())
+  const gateway = await spawnGateway({
+    UPSTREAM_URL: upstream.url,
+    ALLOWED_CIDRS: '127.0.0.1',
+    IAP_DISABLED: 'true',
+    ...env,
+  })
+  t.teardown(gateway.stop)
+  return { upstream, gateway }
+}
+
 /** A request head ready for a raw socket: the lines joined with CRLF, then the empty line. */
 export const httpHead = (lines: readonly string[]): string => `${lines.join('\r\n')}\r\n\r\n`
 
