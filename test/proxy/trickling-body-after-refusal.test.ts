@@ -28,6 +28,19 @@ const admittedUpload = (gateway: VerifyingGateway, target: string, length: numbe
     ...(close ? ['Connection: close'] : []),
   ])
 
+/**
+ * An admitted upload to `target` under CLIENT_BODY_TIMEOUT_MS=`clientBodyTimeoutMs` that sends 10 of
+ * its 1000 bytes and then nothing; resolves once the server closed it, with the time that took
+ * (Infinity when it had not after 5 s).
+ */
+async function stalledUpload(t: Test, clientBodyTimeoutMs: number, target: string) {
+  const { gateway, upstream } = await setup(t, { CLIENT_BODY_TIMEOUT_MS: String(clientBodyTimeoutMs) })
+  const client = openRaw(t, gateway.port)
+  client.write(admittedUpload(gateway, target, 1000))
+  client.write('x'.repeat(10)) // then nothing
+  return { gateway, upstream, client, closedAfterMs: await closedWithin(client, 5000) }
+}
+
 /** Writes a byte every `gapMs` until the socket closes; resolves with how many it got out. */
 function trickle(client: ReturnType<typeof openRaw>, gapMs: number, limit = 10_000): Promise<number> {
   return new Promise((resolve) => {
@@ -149,11 +162,11 @@ t.test('a refused request without a body keeps its connection for the next one',
 t.test(
   'a stalled admitted upload gets 408 after CLIENT_BODY_TIMEOUT_MS, and the upstream request ends',
   async (t) => {
-    const { gateway, upstream } = await setup(t, { CLIENT_BODY_TIMEOUT_MS: '500' })
-    const client = openRaw(t, gateway.port)
-    client.write(admittedUpload(gateway, '/api/v1/document-store/upsert', 1000))
-    client.write('x'.repeat(10)) // then nothing
-    const closedAfterMs = await closedWithin(client, 5000)
+    const { gateway, upstream, client, closedAfterMs } = await stalledUpload(
+      t,
+      500,
+      '/api/v1/document-store/upsert',
+    )
     t.ok(closedAfterMs >= 500 && closedAfterMs < 5000, `closed after ${closedAfterMs} ms`)
     t.match(client.received(), /^HTTP\/1.1 408 Request Timeout\r\n/)
     t.match(client.received(), /\r\nConnection: close\r\n/i)
@@ -189,24 +202,16 @@ t.test('an upload the app is slow to take is not cut: only the client’s silenc
 })
 
 t.test('an app that answers before the body is in: a stall after that answer still ends', async (t) => {
-  const { gateway } = await setup(t, { CLIENT_BODY_TIMEOUT_MS: '300' })
-  const client = openRaw(t, gateway.port)
   // the upstream answers 302 at once, reading nothing
-  client.write(admittedUpload(gateway, '/redirect', 1000))
-  client.write('x'.repeat(10)) // then nothing
-  const closedAfterMs = await closedWithin(client, 5000)
+  const { client, closedAfterMs } = await stalledUpload(t, 300, '/redirect')
   t.ok(closedAfterMs < 5000, `closed after ${closedAfterMs} ms`)
   t.match(client.received(), /^HTTP\/1.1 302 Found\r\n/)
   t.notMatch(client.received(), /408/, 'no second answer after the first')
 })
 
 t.test('a body that stalls while the app streams its answer: the connection is cut', async (t) => {
-  const { gateway } = await setup(t, { CLIENT_BODY_TIMEOUT_MS: '300' })
-  const client = openRaw(t, gateway.port)
   // the upstream answers at once, an event a second, and reads nothing
-  client.write(admittedUpload(gateway, '/sse?events=5&gapMs=1000', 1000))
-  client.write('x'.repeat(10)) // then nothing
-  const closedAfterMs = await closedWithin(client, 5000)
+  const { client, closedAfterMs } = await stalledUpload(t, 300, '/sse?events=5&gapMs=1000')
   t.ok(closedAfterMs < 2500, `closed after ${closedAfterMs} ms, before the stream would have ended`)
   t.match(client.received(), /^HTTP\/1.1 200 OK\r\n[\s\S]*\r\nconnection: close\r\n/i)
   t.notMatch(client.received(), /event 4/)
