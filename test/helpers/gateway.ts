@@ -324,23 +324,32 @@ export async function verifyingGatewayInFront(
 }
 
 /**
- * The gateway as a real process (spawnGateway), from 127.0.0.1 with IAP off, in front of a fresh
- * upstream; both stopped when `t` ends.
+ * The gateway as a real process (spawnGateway), from 127.0.0.1 with IAP off, in front of `upstreamUrl`,
+ * whatever answers there; stopped when `t` ends.
  */
+export async function spawnGatewayBefore(
+  t: Test,
+  upstreamUrl: string,
+  env: Record<string, string> = {},
+): Promise<GatewayProcess> {
+  const gateway = await spawnGateway({
+    UPSTREAM_URL: upstreamUrl,
+    ALLOWED_CIDRS: '127.0.0.1',
+    IAP_DISABLED: 'true',
+    ...env,
+  })
+  t.teardown(gateway.stop)
+  return gateway
+}
+
+/** The same in front of a fresh upstream (startUpstream); both stopped when `t` ends. */
 export async function spawnGatewayInFront(
   t: Test,
   env: Record<string, string> = {},
 ): Promise<{ upstream: Upstream; gateway: GatewayProcess }> {
   const upstream = await startUpstream()
   t.teardown(() => upstream.close())
-  const gateway = await spawnGateway({
-    UPSTREAM_URL: upstream.url,
-    ALLOWED_CIDRS: '127.0.0.1',
-    IAP_DISABLED: 'true',
-    ...env,
-  })
-  t.teardown(gateway.stop)
-  return { upstream, gateway }
+  return { upstream, gateway: await spawnGatewayBefore(t, upstream.url, env) }
 }
 
 /** A request head ready for a raw socket: the lines joined with CRLF, then the empty line. */
