@@ -266,6 +266,14 @@ export function openRaw(t: Test, port: number, host = '127.0.0.1'): RawConnectio
   }
 }
 
+/** The environment of a gateway in front of `upstreamUrl` that admits 127.0.0.1 with IAP off, and `env`. */
+const openToLoopback = (upstreamUrl: string, env: Record<string, string>): Record<string, string> => ({
+  UPSTREAM_URL: upstreamUrl,
+  ALLOWED_CIDRS: '127.0.0.1',
+  IAP_DISABLED: 'true',
+  ...env,
+})
+
 /** The gateway (from 127.0.0.1, IAP off) in front of a fresh upstream; both closed when `t` ends. */
 export async function gatewayInFront(
   t: Test,
@@ -284,12 +292,7 @@ export async function gatewayBefore(
   upstreamUrl: string,
   env: Record<string, string> = {},
 ): Promise<RunningGateway> {
-  const gateway = await startGateway({
-    UPSTREAM_URL: upstreamUrl,
-    ALLOWED_CIDRS: '127.0.0.1',
-    IAP_DISABLED: 'true',
-    ...env,
-  })
+  const gateway = await startGateway(openToLoopback(upstreamUrl, env))
   t.teardown(() => gateway.close())
   return gateway
 }
@@ -332,12 +335,7 @@ export async function spawnGatewayBefore(
   upstreamUrl: string,
   env: Record<string, string> = {},
 ): Promise<GatewayProcess> {
-  const gateway = await spawnGateway({
-    UPSTREAM_URL: upstreamUrl,
-    ALLOWED_CIDRS: '127.0.0.1',
-    IAP_DISABLED: 'true',
-    ...env,
-  })
+  const gateway = await spawnGateway(openToLoopback(upstreamUrl, env))
   t.teardown(gateway.stop)
   return gateway
 }
