@@ -3,6 +3,7 @@ import dockerignore from '@balena/dockerignore'
 import { Arg, Copy, DockerfileParser, Env, From, type Instruction } from 'dockerfile-ast'
 import { validate } from 'dockerfile-utils'
 import t from 'tap'
+import { FLOWISE_SECRET_VARIABLES } from './helpers/flowise-secrets.ts'
 
 /**
  * What a real build cannot tell, checked in `npm test` without a builder (the images themselves are
@@ -104,14 +105,7 @@ t.test('every Flowise lock folder pins its own release, 3.1.3 or later', async (
 t.test('Dockerfile.flowise: no secret is baked into the image', async (t) => {
   const env = envOf(stages(read('Dockerfile.flowise')).at(-1) as Stage)
   t.match(env, { HOST: '127.0.0.1', DATABASE_TYPE: 'postgres' })
-  for (const name of [
-    'DATABASE_PASSWORD',
-    'FLOWISE_SECRETKEY_OVERWRITE',
-    'JWT_AUTH_TOKEN_SECRET',
-    'JWT_REFRESH_TOKEN_SECRET',
-    'EXPRESS_SESSION_SECRET',
-    'TOKEN_HASH_SECRET',
-  ]) {
+  for (const name of FLOWISE_SECRET_VARIABLES) {
     t.notOk(name in env, `${name} not set in the image`)
   }
 })

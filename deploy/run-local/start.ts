@@ -20,9 +20,8 @@ import type { Io } from '../main.ts'
 import { describe, prepare, type RunLocalOptions } from './command.ts'
 import { RunLocalError } from './errors.ts'
 import { localSecrets } from './local-secrets.ts'
-import type { HostMount } from './plan.ts'
 import { localImages } from './render-local.ts'
-import { type RunningService, runService } from './runner.ts'
+import { type RunningService, type RunOptions, runService } from './runner.ts'
 import type { LocalService } from './service.ts'
 
 export type LocalStartOptions = {
@@ -35,16 +34,10 @@ export type LocalStartOptions = {
   /** local stand-ins by container (the user's --env), printed by name only */
   env?: Readonly<Record<string, Readonly<Record<string, string>>>>
   /** further layers for tests (shims), by container */
-  testOnly?: {
-    overrides?: Readonly<Record<string, Readonly<Record<string, string>>>>
-    mounts?: Readonly<Record<string, readonly HostMount[]>>
-  }
-  images?: Readonly<Record<string, string>>
+  testOnly?: Pick<RunOptions, 'overrides' | 'mounts'>
   build?: boolean
   out?: string
-  onOutput?: (container: string, chunk: string) => void
-  onEvent?: (line: string) => void
-}
+} & Pick<RunOptions, 'images' | 'onOutput' | 'onEvent'>
 
 export type LocalDeployment = Readonly<{
   yaml: string

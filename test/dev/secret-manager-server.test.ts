@@ -1,37 +1,17 @@
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { resolveEnvironment } from '../../proxy/secrets/resolve.ts'
+import { spawnNode } from '../helpers/node-process.ts'
 
 /** The fake as a separate process, as the local dev chain and the end-to-end suite start it. */
 const SERVER = fileURLToPath(new URL('../../dev/secret-manager-server.ts', import.meta.url))
 
-function startCli(t: Test, args: string[], stdin?: string) {
-  const child = spawn(process.execPath, [SERVER, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  child.stdin.end(stdin)
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk
-  })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk
-  })
-  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)))
-  const ready = new Promise<{ endpoint: string; port: number }>((resolve, reject) => {
-    child.stdout.on('data', () => {
-      if (stdout.includes('\n')) resolve(JSON.parse(stdout.split('\n')[0] as string))
-    })
-    exited.then((code) => reject(new Error(`exited ${code}: ${stderr}`)))
-  })
-  ready.catch(() => {})
-  return { child, ready, exited, stderr: () => stderr }
+/** The fake's first line on stdout: where it listens. */
+function endpointLine(stdout: string): { endpoint: string; port: number } | undefined {
+  return stdout.includes('\n') ? JSON.parse(stdout.split('\n')[0] as string) : undefined
 }
 
 t.test('secrets from a file or from stdin; prints its endpoint; stops on SIGTERM', async (t) => {
@@ -43,8 +23,8 @@ t.test('secrets from a file or from stdin; prints its endpoint; stops on SIGTERM
     [['--port', '0', '--secrets-file', file], undefined],
     [['--secrets-file', '-'], JSON.stringify({ 'projects/cli-project/secrets/a': ['a1', 'a2'] })],
   ] as const) {
-    const server = startCli(t, [...args], stdin)
-    const { endpoint, port } = await server.ready
+    const server = spawnNode(t, SERVER, args, { stdin })
+    const { endpoint, port } = await server.waitForStdout(endpointLine)
     t.equal(endpoint, `127.0.0.1:${port}`)
     const env = await resolveEnvironment(
       { SECRET_MANAGER_ENDPOINT: endpoint, A: 'sm://cli-project/a', B: 'sm://cli-project/a#1' },
@@ -57,7 +37,7 @@ t.test('secrets from a file or from stdin; prints its endpoint; stops on SIGTERM
 })
 
 t.test('a bad port is refused', async (t) => {
-  const server = startCli(t, ['--port', 'eighty'])
+  const server = spawnNode(t, SERVER, ['--port', 'eighty'])
   t.equal(await server.exited, 1)
   t.equal(server.stderr(), 'secret-manager-server: --port (eighty): not a port number\n')
 })

@@ -224,9 +224,13 @@ export interface RawConnection {
   write(data: string | Buffer): void
 }
 
-/** A client on a raw socket that writes what it is told, when it is told: for exchanges in steps. */
-export function openRaw(port: number, host = '127.0.0.1'): RawConnection {
+/**
+ * A client on a raw socket that writes what it is told, when it is told: for exchanges in steps.
+ * Destroyed when `t` ends, whatever the test left open.
+ */
+export function openRaw(t: Test, port: number, host = '127.0.0.1'): RawConnection {
   const socket = connect({ port, host })
+  t.teardown(() => socket.destroy())
   const openedAt = Date.now()
   let text = ''
   const listeners = new Set<() => void>()
@@ -262,6 +266,14 @@ export function openRaw(port: number, host = '127.0.0.1'): RawConnection {
   }
 }
 
+/** The environment of a gateway in front of `upstreamUrl` that admits 127.0.0.1 with IAP off, and `env`. */
+const openToLoopback = (upstreamUrl: string, env: Record<string, string>): Record<string, string> => ({
+  UPSTREAM_URL: upstreamUrl,
+  ALLOWED_CIDRS: '127.0.0.1',
+  IAP_DISABLED: 'true',
+  ...env,
+})
+
 /** The gateway (from 127.0.0.1, IAP off) in front of a fresh upstream; both closed when `t` ends. */
 export async function gatewayInFront(
   t: Test,
@@ -280,12 +292,7 @@ export async function gatewayBefore(
   upstreamUrl: string,
   env: Record<string, string> = {},
 ): Promise<RunningGateway> {
-  const gateway = await startGateway({
-    UPSTREAM_URL: upstreamUrl,
-    ALLOWED_CIDRS: '127.0.0.1',
-    IAP_DISABLED: 'true',
-    ...env,
-  })
+  const gateway = await startGateway(openToLoopback(upstreamUrl, env))
   t.teardown(() => gateway.close())
   return gateway
 }
@@ -317,6 +324,30 @@ export async function verifyingGatewayInFront(
     await upstream.close()
   })
   return { upstream, gateway }
+}
+
+/**
+ * The gateway as a real process (spawnGateway), from 127.0.0.1 with IAP off, in front of `upstreamUrl`,
+ * whatever answers there; stopped when `t` ends.
+ */
+export async function spawnGatewayBefore(
+  t: Test,
+  upstreamUrl: string,
+  env: Record<string, string> = {},
+): Promise<GatewayProcess> {
+  const gateway = await spawnGateway(openToLoopback(upstreamUrl, env))
+  t.teardown(gateway.stop)
+  return gateway
+}
+
+/** The same in front of a fresh upstream (startUpstream); both stopped when `t` ends. */
+export async function spawnGatewayInFront(
+  t: Test,
+  env: Record<string, string> = {},
+): Promise<{ upstream: Upstream; gateway: GatewayProcess }> {
+  const upstream = await startUpstream()
+  t.teardown(() => upstream.close())
+  return { upstream, gateway: await spawnGatewayBefore(t, upstream.url, env) }
 }
 
 /** A request head ready for a raw socket: the lines joined with CRLF, then the empty line. */

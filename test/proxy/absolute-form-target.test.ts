@@ -4,9 +4,8 @@
 // targets starting with `/`. The gateway reduces an absolute target to origin form before routing and
 // every path rule, and refuses one whose authority is not the Host header (RFC 9112 3.2 requires a client
 // to send them identical) or that is not http(s).
-import { connect } from 'node:net'
 import t, { type Test } from 'tap'
-import { gatewayInFront, rawRequest } from '../helpers/gateway.ts'
+import { gatewayInFront, httpHead, openRaw, rawRequest } from '../helpers/gateway.ts'
 import { until } from '../helpers/iap.ts'
 
 async function setup(t: Test) {
@@ -91,22 +90,18 @@ t.test('a reserved path in absolute form is the gateway’s, never proxied', asy
 t.test('a WebSocket upgrade with an absolute target reaches the app in origin form', async (t) => {
   const { upstream, gateway } = await setup(t)
   // No WebSocket client writes an absolute target: the handshake is written by hand.
-  const socket = connect(gateway.port, '127.0.0.1')
-  t.teardown(() => socket.destroy())
-  const switched = new Promise<string>((resolve) => socket.once('data', (data) => resolve(String(data))))
-  socket.write(
-    [
+  const client = openRaw(t, gateway.port)
+  client.write(
+    httpHead([
       'GET http://app.example/ws?room=1 HTTP/1.1',
       'Host: app.example',
       'Connection: Upgrade',
       'Upgrade: websocket',
       'Sec-WebSocket-Version: 13',
       'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
-      '',
-      '',
-    ].join('\r\n'),
+    ]),
   )
-  t.match(await switched, /^HTTP\/1.1 101/)
+  t.match(await client.waitFor(/^HTTP\/1.1 \d{3}/), /^HTTP\/1.1 101/)
   await until(() => upstream.wsUrls.length > 0, 'the upstream handshake')
   t.same(upstream.wsUrls, ['/base/ws?room=1'])
 })

@@ -203,8 +203,7 @@ t.test('a malformed request: a short refusal, and a log line with the parser’s
 
 t.test('a malformed request behind an answer already under way only closes the connection', async (t) => {
   const { gateway } = await gatewayInFront(t)
-  const client = openRaw(gateway.port)
-  t.teardown(() => client.socket.destroy())
+  const client = openRaw(t, gateway.port)
   client.write('GET /sse?events=5&gapMs=200 HTTP/1.1\r\nHost: a\r\n\r\n')
   await client.waitFor(/data: event 0/)
   client.write('GARBAGE\r\n\r\n') // parsed while the stream is still being written

@@ -16,8 +16,7 @@ async function setup(t: Test, env: Record<string, string> = {}) {
   const { upstream, gateway } = await verifyingGatewayInFront(t, env)
   /** A browser's handshake, as IAP passes it on (with a valid assertion); resolves with the status. */
   const upgrade = async (host: string, origin: string | undefined, extra: string[] = []) => {
-    const client = openRaw(gateway.port)
-    t.teardown(() => client.socket.destroy())
+    const client = openRaw(t, gateway.port)
     client.write(
       [
         'GET /api/v1/ws?room=1 HTTP/1.1',

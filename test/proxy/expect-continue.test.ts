@@ -19,8 +19,7 @@ const setup = (t: Test) => verifyingGatewayInFront(t)
 t.test('an admitted upload with Expect gets 100 Continue, and the app gets the body', async (t) => {
   const { upstream, gateway } = await setup(t)
   const body = randomBytes(64 * 1024)
-  const client = openRaw(gateway.port)
-  t.teardown(() => client.socket.destroy())
+  const client = openRaw(t, gateway.port)
   client.write(
     httpHead([
       'POST /api/v1/document-store/upsert HTTP/1.1',
@@ -44,8 +43,7 @@ t.test('an admitted upload with Expect gets 100 Continue, and the app gets the b
 
 t.test('a request without an assertion is refused without being invited to send its body', async (t) => {
   const { upstream, gateway } = await setup(t)
-  const client = openRaw(gateway.port)
-  t.teardown(() => client.socket.destroy())
+  const client = openRaw(t, gateway.port)
   client.write(
     httpHead([
       'POST /api/v1/document-store/upsert HTTP/1.1',

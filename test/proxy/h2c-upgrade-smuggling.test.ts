@@ -52,8 +52,7 @@ t.test(
       ['refused (path)', 'GET /a/../b HTTP/1.1'],
       ['a reserved path', 'GET /_gateway/healthz HTTP/1.1'],
     ] as const) {
-      const client = openRaw(gateway.port)
-      t.teardown(() => client.socket.destroy())
+      const client = openRaw(t, gateway.port)
       // both requests in one write, as a client that pipelines sends them
       client.write(
         [

@@ -171,8 +171,7 @@ async function limitsSetup(t: Test, env: Record<string, string>) {
   const plain =
     (body: 'none' | 'length' | 'chunked', lines: string[], host = true) =>
     async () => {
-      const client = openRaw(gateway.port)
-      t.teardown(() => client.socket.destroy())
+      const client = openRaw(t, gateway.port)
       const framing = { none: [], length: ['Content-Length: 2'], chunked: ['Transfer-Encoding: chunked'] }[
         body
       ]
@@ -202,8 +201,7 @@ async function limitsSetup(t: Test, env: Record<string, string>) {
     (subprotocol: string | undefined, lines: string[], host = true) =>
     async () => {
       const before = upstream.wsRawHeaders.length
-      const client = openRaw(gateway.port)
-      t.teardown(() => client.socket.destroy())
+      const client = openRaw(t, gateway.port)
       client.write(
         [
           `GET /ws HTTP/1.${host ? 1 : 0}`,

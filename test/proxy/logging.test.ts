@@ -1,7 +1,6 @@
 import t from 'tap'
 import { createLogger, traceFields } from '../../proxy/logging.ts'
-import { rawRequest, spawnGateway } from '../helpers/gateway.ts'
-import { startUpstream } from '../helpers/upstream.ts'
+import { rawRequest, spawnGatewayInFront } from '../helpers/gateway.ts'
 
 const SECRETS = [
   'Bearer-sekrit-api-key',
@@ -12,15 +11,7 @@ const SECRETS = [
 ]
 
 t.test('log lines are Cloud Logging JSON and never hold credentials', async (t) => {
-  const upstream = await startUpstream()
-  t.teardown(() => upstream.close())
-  const gateway = await spawnGateway({
-    UPSTREAM_URL: upstream.url,
-    ALLOWED_CIDRS: '127.0.0.1',
-    IAP_DISABLED: 'true',
-    GOOGLE_CLOUD_PROJECT: 'my-project',
-  })
-  t.teardown(gateway.stop)
+  const { gateway } = await spawnGatewayInFront(t, { GOOGLE_CLOUD_PROJECT: 'my-project' })
   await rawRequest(
     gateway.port,
     [
@@ -65,15 +56,7 @@ t.test('log lines are Cloud Logging JSON and never hold credentials', async (t) 
 })
 
 t.test('ACCESS_LOG=false keeps denials but drops admitted requests', async (t) => {
-  const upstream = await startUpstream()
-  t.teardown(() => upstream.close())
-  const gateway = await spawnGateway({
-    UPSTREAM_URL: upstream.url,
-    ALLOWED_CIDRS: '127.0.0.1',
-    IAP_DISABLED: 'true',
-    ACCESS_LOG: 'false',
-  })
-  t.teardown(gateway.stop)
+  const { gateway } = await spawnGatewayInFront(t, { ACCESS_LOG: 'false' })
   await fetch(`${gateway.url}/ok`)
   await fetch(`${gateway.url}/_gateway/nope`)
   gateway.child.kill('SIGTERM')

@@ -32,8 +32,8 @@ async function setup(t: Test) {
 }
 
 /** `count` readiness requests pipelined on one connection; resolves with the answers' statuses. */
-async function pipelinedReadyz(port: number, count: number): Promise<string[]> {
-  const client = openRaw(port)
+async function pipelinedReadyz(t: Test, port: number, count: number): Promise<string[]> {
+  const client = openRaw(t, port)
   const one = 'GET /_gateway/readyz HTTP/1.1\r\nHost: a\r\n\r\n'
   client.write(one.repeat(count - 1) + one.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'))
   await client.closed
@@ -42,7 +42,7 @@ async function pipelinedReadyz(port: number, count: number): Promise<string[]> {
 
 t.test('200 pipelined readiness requests do not make 200 upstream connections', async (t) => {
   const { upstream, gateway } = await setup(t)
-  const statuses = await pipelinedReadyz(gateway.port, 200)
+  const statuses = await pipelinedReadyz(t, gateway.port, 200)
   t.equal(statuses.length, 200)
   t.ok(
     statuses.every((status) => status === '200'),

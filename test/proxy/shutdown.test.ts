@@ -1,6 +1,5 @@
 import t from 'tap'
-import { spawnGateway } from '../helpers/gateway.ts'
-import { startUpstream } from '../helpers/upstream.ts'
+import { spawnGatewayInFront } from '../helpers/gateway.ts'
 
 async function readAll(response: Response, onFirst: () => void): Promise<string> {
   const reader = (response.body as ReadableStream<Uint8Array>).getReader()
@@ -14,14 +13,7 @@ async function readAll(response: Response, onFirst: () => void): Promise<string>
 }
 
 t.test('SIGTERM: stop accepting, finish the stream in flight, then exit 0', async (t) => {
-  const upstream = await startUpstream()
-  t.teardown(() => upstream.close())
-  const gateway = await spawnGateway({
-    UPSTREAM_URL: upstream.url,
-    ALLOWED_CIDRS: '127.0.0.1',
-    IAP_DISABLED: 'true',
-  })
-  t.teardown(gateway.stop)
+  const { gateway } = await spawnGatewayInFront(t)
   const response = await fetch(`${gateway.url}/sse?events=4&gapMs=250`)
   const body = await readAll(response, () => gateway.child.kill('SIGTERM'))
   t.equal(
@@ -37,15 +29,7 @@ t.test('SIGTERM: stop accepting, finish the stream in flight, then exit 0', asyn
 })
 
 t.test('SIGTERM: a stream longer than SHUTDOWN_GRACE_MS is cut and the process still exits 0', async (t) => {
-  const upstream = await startUpstream()
-  t.teardown(() => upstream.close())
-  const gateway = await spawnGateway({
-    UPSTREAM_URL: upstream.url,
-    ALLOWED_CIDRS: '127.0.0.1',
-    IAP_DISABLED: 'true',
-    SHUTDOWN_GRACE_MS: '300',
-  })
-  t.teardown(gateway.stop)
+  const { gateway } = await spawnGatewayInFront(t, { SHUTDOWN_GRACE_MS: '300' })
   const response = await fetch(`${gateway.url}/sse?events=100&gapMs=200`)
   const started = performance.now()
   await t.rejects(readAll(response, () => gateway.child.kill('SIGTERM')))
@@ -55,14 +39,7 @@ t.test('SIGTERM: a stream longer than SHUTDOWN_GRACE_MS is cut and the process s
 })
 
 t.test('SIGINT drains the same way, and a second signal does not start a second shutdown', async (t) => {
-  const upstream = await startUpstream()
-  t.teardown(() => upstream.close())
-  const gateway = await spawnGateway({
-    UPSTREAM_URL: upstream.url,
-    ALLOWED_CIDRS: '127.0.0.1',
-    IAP_DISABLED: 'true',
-  })
-  t.teardown(gateway.stop)
+  const { gateway } = await spawnGatewayInFront(t)
   const response = await fetch(`${gateway.url}/sse?events=3&gapMs=200`)
   const draining = () => gateway.stdout.filter((line) => line.includes('shutting down')).length
   // Signals sent back to back can merge into one; the second goes only once the first was handled.

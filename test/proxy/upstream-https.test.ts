@@ -3,7 +3,7 @@ import { createServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import t, { type Test } from 'tap'
-import { spawnGateway } from '../helpers/gateway.ts'
+import { spawnGatewayBefore } from '../helpers/gateway.ts'
 import { makeTestPki } from '../helpers/tls.ts'
 
 const pki = makeTestPki()
@@ -29,20 +29,16 @@ async function httpsUpstream(t: Test) {
   return { port: (server.address() as AddressInfo).port, seen }
 }
 
-async function gateway(t: Test, env: Record<string, string>) {
-  const running = await spawnGateway({ ALLOWED_CIDRS: '127.0.0.1', IAP_DISABLED: 'true', ...env })
-  t.teardown(running.stop)
-  return running
+/** The gateway process in front of a fresh HTTPS upstream, which it is told is https://localhost:PORT. */
+async function setup(t: Test, env: Record<string, string> = {}) {
+  const upstream = await httpsUpstream(t)
+  return { upstream, running: await spawnGatewayBefore(t, `https://localhost:${upstream.port}`, env) }
 }
 
 t.test(
   'an HTTPS upstream whose CA is trusted is verified and reached, with SNI and its own Host',
   async (t) => {
-    const upstream = await httpsUpstream(t)
-    const running = await gateway(t, {
-      UPSTREAM_URL: `https://localhost:${upstream.port}`,
-      NODE_EXTRA_CA_CERTS: pki.caFile,
-    })
+    const { upstream, running } = await setup(t, { NODE_EXTRA_CA_CERTS: pki.caFile })
     const response = await fetch(`${running.url}/app?x=1`)
     t.equal(response.status, 200)
     t.equal(await response.text(), 'over tls')
@@ -53,8 +49,7 @@ t.test(
 )
 
 t.test('an HTTPS upstream with a certificate from an unknown CA is refused: 502, nothing sent', async (t) => {
-  const upstream = await httpsUpstream(t)
-  const running = await gateway(t, { UPSTREAM_URL: `https://localhost:${upstream.port}` })
+  const { upstream, running } = await setup(t)
   const response = await fetch(`${running.url}/app`)
   t.equal(response.status, 502)
   t.equal(upstream.seen.length, 0)
@@ -70,9 +65,7 @@ t.test('an HTTPS upstream with a certificate from an unknown CA is refused: 502,
 t.test(
   'UPSTREAM_HOST_HEADER sets the Host sent upstream, and with it SNI and the name checked',
   async (t) => {
-    const upstream = await httpsUpstream(t)
-    const running = await gateway(t, {
-      UPSTREAM_URL: `https://localhost:${upstream.port}`,
+    const { upstream, running } = await setup(t, {
       UPSTREAM_HOST_HEADER: 'app.internal.example',
       NODE_EXTRA_CA_CERTS: pki.caFile,
     })
@@ -83,9 +76,7 @@ t.test(
 )
 
 t.test('a Host the certificate does not cover is refused', async (t) => {
-  const upstream = await httpsUpstream(t)
-  const running = await gateway(t, {
-    UPSTREAM_URL: `https://localhost:${upstream.port}`,
+  const { upstream, running } = await setup(t, {
     UPSTREAM_HOST_HEADER: 'other.example',
     NODE_EXTRA_CA_CERTS: pki.caFile,
   })

@@ -48,6 +48,16 @@ async function setup(t: Test) {
   return { metadata, upstream, gateway }
 }
 
+/** The ID token source against a fresh metadata server, on a clock only the test moves (`clock.ms`). */
+async function tokenSource(t: Test) {
+  const metadata = await startMetadataServer()
+  t.teardown(() => metadata.close())
+  process.env.GCE_METADATA_HOST = metadata.host
+  const clock = { ms: Date.now() }
+  const source = createIdTokenSource(AUDIENCE, createLogger('silent'), () => clock.ms)
+  return { metadata, source, clock }
+}
+
 t.test('a private upstream gets an ID token; the app keeps its own Authorization', async (t) => {
   const { metadata, upstream, gateway } = await setup(t)
   const responses = await Promise.all(
@@ -78,15 +88,11 @@ t.test('metadata server down at the first request: 503, nothing forwarded', asyn
 })
 
 t.test('refresh happens in the background before expiry; requests never wait for it', async (t) => {
-  const metadata = await startMetadataServer()
-  t.teardown(() => metadata.close())
-  process.env.GCE_METADATA_HOST = metadata.host
-  let clock = Date.now()
-  const source = createIdTokenSource(AUDIENCE, createLogger('silent'), () => clock)
+  const { metadata, source, clock } = await tokenSource(t)
   const first = await source.token()
   t.ok(metadata.verify(first, AUDIENCE))
   // 56 minutes later: inside the 5-minute refresh window of a one-hour token.
-  clock += 56 * 60_000
+  clock.ms += 56 * 60_000
   metadata.delayMs = 300
   metadata.lifetimeSeconds = 7200 // the next token expires 120 minutes after the first
   const started = performance.now()
@@ -97,26 +103,22 @@ t.test('refresh happens in the background before expiry; requests never wait for
   const second = await source.token()
   t.not(second, first, 'the refreshed token is used from then on')
   // A failed refresh keeps the held token until it really expires.
-  clock += 60 * 60_000 // 116 minutes: inside the second token's refresh window
+  clock.ms += 60 * 60_000 // 116 minutes: inside the second token's refresh window
   metadata.delayMs = 0
   metadata.failing = true
   t.equal(await source.token(), second)
-  clock += 5 * 60_000
+  clock.ms += 5 * 60_000
   await t.rejects(source.token(), 'expired and no new token: the caller is told')
 })
 
 t.test('a token whose expiry cannot be read is used for five minutes, then fetched again', async (t) => {
-  const metadata = await startMetadataServer()
-  t.teardown(() => metadata.close())
-  process.env.GCE_METADATA_HOST = metadata.host
-  let clock = Date.now()
-  const source = createIdTokenSource(AUDIENCE, createLogger('silent'), () => clock)
+  const { metadata, source, clock } = await tokenSource(t)
   for (const opaque of ['opaque-token', 'a.e30.b']) {
     metadata.tokenOverride = opaque
     t.equal(await source.token(), opaque)
-    clock += 4 * 60_000
+    clock.ms += 4 * 60_000
     t.equal(await source.token(), opaque, 'still held')
-    clock += 2 * 60_000
+    clock.ms += 2 * 60_000
   }
   t.equal(metadata.identityRequests(), 2)
 })

@@ -1,8 +1,7 @@
-import { connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
-import { startGateway } from '../helpers/gateway.ts'
+import { httpHead, openRaw, startGateway } from '../helpers/gateway.ts'
 import { startUpstream } from '../helpers/upstream.ts'
 
 async function setup(t: Test, allowed: string) {
@@ -66,11 +65,9 @@ t.test('a WebSocket from a refused network is answered 403 before any upstream c
 t.test('hop-by-hop headers a client names in Connection are not forwarded on the upgrade', async (t) => {
   const { gateway, upstream } = await setup(t, '127.0.0.1')
   // The ws client writes its own Connection header, so the handshake is written by hand.
-  const socket = connect(gateway.port, '127.0.0.1')
-  t.teardown(() => socket.destroy())
-  const switched = new Promise<string>((resolve) => socket.once('data', (data) => resolve(String(data))))
-  socket.write(
-    [
+  const client = openRaw(t, gateway.port)
+  client.write(
+    httpHead([
       'GET /ws HTTP/1.1',
       'Host: a',
       'Connection: Upgrade, X-Secret-Hop',
@@ -79,11 +76,9 @@ t.test('hop-by-hop headers a client names in Connection are not forwarded on the
       'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
       'X-Secret-Hop: should not pass',
       'X-Kept: yes',
-      '',
-      '',
-    ].join('\r\n'),
+    ]),
   )
-  t.match(await switched, /^HTTP\/1.1 101/)
+  t.match(await client.waitFor(/^HTTP\/1.1 \d{3}/), /^HTTP\/1.1 101/)
   // The proxy answers 101 first and then dials the upstream: wait for that handshake.
   while (upstream.wsHandshakes.length === 0) await sleep(10)
   t.equal(upstream.wsHandshakes[0]?.['x-kept'], 'yes')

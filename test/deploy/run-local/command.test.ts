@@ -19,6 +19,7 @@ import {
 } from '../../../deploy/run-local/plan.ts'
 import { LOCAL_FACTS, localImages, renderLocal } from '../../../deploy/run-local/render-local.ts'
 import { checkService, readService } from '../../../deploy/run-local/service.ts'
+import { serviceWithContainers } from '../../helpers/knative-service.ts'
 
 const ROOT = new URL('../../../', import.meta.url).pathname
 const EXAMPLE = `${ROOT}deploy.config.example.yaml`
@@ -204,14 +205,7 @@ t.test('the local render is the deploy render with the stand-ins; a fact it lack
   const text = describeService(config, bare, {})
   t.match(text, /startup probe: tcp port 8080, every 240 s, window 240 s \(Cloud Run's default\)/)
   t.match(text, /no startup probe: started once running/)
-  const other = readService(
-    stringify({
-      apiVersion: 'serving.knative.dev/v1',
-      kind: 'Service',
-      metadata: { name: 's' },
-      spec: { template: { spec: { containers: [{ image: 'localhost/mine:1' }] } } },
-    }),
-  )
+  const other = readService(serviceWithContainers([{ image: 'localhost/mine:1' }]))
   t.match(
     describeService(config, other, {}),
     /\n {4}image localhost\/mine:1\n/,

@@ -2,12 +2,14 @@
 // them at once; and it reads the YAML `deploy render` writes into the start order, ports, probes and
 // limits Cloud Run would use. Pure: no podman.
 import t from 'tap'
-import { parse, stringify } from 'yaml'
+import { parse } from 'yaml'
 import { readConfig } from '../../../deploy/config.ts'
 import { RunLocalError } from '../../../deploy/run-local/errors.ts'
 import { formatMemory, parseCpu, parseMemory } from '../../../deploy/run-local/limits.ts'
 import { checkService, localProblems, readService } from '../../../deploy/run-local/service.ts'
 import { serviceYaml } from '../../../deploy/service-yaml.ts'
+import { FLOWISE_SECRET_VARIABLES } from '../../helpers/flowise-secrets.ts'
+import { serviceWithContainers } from '../../helpers/knative-service.ts'
 
 const ROOT = new URL('../../../', import.meta.url).pathname
 const VALUES = {
@@ -60,14 +62,7 @@ t.test(
     t.same([flowise?.cpus, flowise?.memoryBytes], [1, 2 * 2 ** 30])
     t.same(
       flowise?.env.filter((e) => 'value' in e && e.value.startsWith('sm://')).map((e) => e.name),
-      [
-        'DATABASE_PASSWORD',
-        'FLOWISE_SECRETKEY_OVERWRITE',
-        'JWT_AUTH_TOKEN_SECRET',
-        'JWT_REFRESH_TOKEN_SECRET',
-        'EXPRESS_SESSION_SECRET',
-        'TOKEN_HASH_SECRET',
-      ],
+      FLOWISE_SECRET_VARIABLES,
       'sm:// references stay values: the launcher resolves them, not Cloud Run',
     )
     t.equal(service.timeoutSeconds, 3600)
@@ -359,26 +354,15 @@ t.test('containers: count, names, images and ports as Cloud Run requires', async
     /containers\[1\]\.name: "Flowise_1" is used twice/,
   ])
   const overridden = readService(
-    stringify({
-      apiVersion: 'serving.knative.dev/v1',
-      kind: 'Service',
-      metadata: { name: 's' },
-      spec: {
-        template: {
-          spec: {
-            containers: [
-              {
-                image: 'i',
-                command: ['node'],
-                args: ['server.js'],
-                workingDir: '/srv',
-                startupProbe: { httpGet: { path: '/', httpHeaders: [{ name: 'x-probe', value: '1' }] } },
-              },
-            ],
-          },
-        },
+    serviceWithContainers([
+      {
+        image: 'i',
+        command: ['node'],
+        args: ['server.js'],
+        workingDir: '/srv',
+        startupProbe: { httpGet: { path: '/', httpHeaders: [{ name: 'x-probe', value: '1' }] } },
       },
-    }),
+    ]),
   )
   t.match(overridden.ingress, {
     command: ['node'],
@@ -386,14 +370,7 @@ t.test('containers: count, names, images and ports as Cloud Run requires', async
     workingDir: '/srv',
     startupProbe: { kind: 'http', port: 8080, headers: [['x-probe', '1']] },
   })
-  const single = readService(
-    stringify({
-      apiVersion: 'serving.knative.dev/v1',
-      kind: 'Service',
-      metadata: { name: 's' },
-      spec: { template: { spec: { containers: [{ image: 'i' }] } } },
-    }),
-  )
+  const single = readService(serviceWithContainers([{ image: 'i' }]))
   t.match(
     single.ingress,
     { name: 'app', port: 8080, startupProbe: { kind: 'tcp', implicit: true } },

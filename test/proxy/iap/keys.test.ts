@@ -1,7 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { createKeySet, type KeySetOptions, maxAgeSeconds } from '../../../proxy/iap/keys.ts'
-import { createIapVerifier } from '../../../proxy/iap/verify.ts'
 import {
   createSigningKey,
   frozenClock,
@@ -10,9 +9,9 @@ import {
   recordingLog,
   signJwt,
   startKeyServer,
-  TEST_AUDIENCE,
   until,
 } from '../../helpers/iap.ts'
+import { verifierWithKeyServer } from '../../helpers/verifier.ts'
 
 function keySet(t: Test, server: KeyServer, options: Partial<KeySetOptions> = {}) {
   const log = recordingLog()
@@ -174,19 +173,8 @@ t.test('a fetch that hangs times out and is retried', async (t) => {
 
 t.test('a flood of made-up kids causes at most one refetch per 30 s cooldown', async (t) => {
   const key = createSigningKey()
-  const server = await startKeyServer({ keys: [key] })
-  t.teardown(() => server.close())
   const clock = frozenClock()
-  const verifier = createIapVerifier({
-    audiences: [TEST_AUDIENCE],
-    keysUrl: server.url,
-    allowedEmails: [],
-    allowedDomains: [],
-    now: clock.now,
-    log: recordingLog(),
-  })
-  t.teardown(() => verifier.close())
-  verifier.start()
+  const { server, verifier } = await verifierWithKeyServer(t, { keys: [key] }, { now: clock.now })
   await until(() => verifier.keysReady, 'keys')
   t.equal(server.requests, 1)
   const flood = () =>

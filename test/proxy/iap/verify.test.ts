@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { createIapVerifier, type IapVerifierOptions } from '../../../proxy/iap/verify.ts'
+import type { IapVerifierOptions } from '../../../proxy/iap/verify.ts'
 import {
   badTokens,
   createSigningKey,
@@ -10,29 +10,21 @@ import {
   type SigningKey,
   signAssertion,
   signJwt,
-  startKeyServer,
   TEST_AUDIENCE,
   until,
 } from '../../helpers/iap.ts'
+import { verifierWithKeyServer } from '../../helpers/verifier.ts'
 
 const clock = frozenClock()
 const nowS = () => Math.floor(clock.ms / 1000)
 
 async function setup(t: Test, options: Partial<IapVerifierOptions> = {}, keys = [createSigningKey()]) {
-  const server = await startKeyServer({ keys })
-  t.teardown(() => server.close())
   const log = recordingLog()
-  const verifier = createIapVerifier({
-    audiences: [TEST_AUDIENCE, '/projects/1/apps/other'],
-    keysUrl: server.url,
-    allowedEmails: [],
-    allowedDomains: [],
-    now: clock.now,
-    log,
-    ...options,
-  })
-  t.teardown(() => verifier.close())
-  verifier.start()
+  const { server, verifier } = await verifierWithKeyServer(
+    t,
+    { keys },
+    { audiences: [TEST_AUDIENCE, '/projects/1/apps/other'], now: clock.now, log, ...options },
+  )
   await until(() => verifier.keysReady, 'the first key set')
   return { server, verifier, log, key: keys[0] as SigningKey }
 }
@@ -241,20 +233,12 @@ t.test(
   'before the first key set loads every well-formed assertion is no_keys, then served without restart',
   async (t) => {
     const key = createSigningKey()
-    const server = await startKeyServer({ keys: [key], up: false })
-    t.teardown(() => server.close())
-    const verifier = createIapVerifier({
-      audiences: [TEST_AUDIENCE],
-      keysUrl: server.url,
-      allowedEmails: [],
-      allowedDomains: [],
-      now: clock.now,
-      log: recordingLog(),
-      keys: { retryBaseMs: 20, retryMaxMs: 50 },
-    })
-    t.teardown(() => verifier.close())
-    verifier.start()
-    verifier.start() // a second start does not fetch twice
+    const { server, verifier } = await verifierWithKeyServer(
+      t,
+      { keys: [key], up: false },
+      { now: clock.now, keys: { retryBaseMs: 20, retryMaxMs: 50 } },
+    )
+    verifier.start() // a second start (the helper made the first) does not fetch twice
     const token = signAssertion(key, { iat: nowS() })
     t.same(await verifier.verify([token]), { ok: false, reason: 'no_keys' })
     t.same(

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { startSecretManagerServer } from '../../../dev/secret-manager-server.ts'
+import { spawnNode } from '../../helpers/node-process.ts'
 
 /** The gateway process resolves its own sm:// settings before its configuration is validated. */
 const MAIN = fileURLToPath(new URL('../../../proxy/main.ts', import.meta.url))
@@ -35,13 +35,15 @@ t.test('the gateway starts with ALLOWED_CIDRS=sm://... and applies the resolved 
     ['sm://cidrs#1', 403],
   ] as const) {
     const gateway = runMain(t, { ...env, ALLOWED_CIDRS: reference })
-    const url = await gateway.listening
+    const url = await gateway.waitForStdout(listeningUrl)
     t.equal((await fetch(`${url}/_gateway/healthz`)).status, 200, `${reference}: healthz`)
     t.equal((await fetch(`${url}/anything`)).status, status, `${reference}: /anything`)
     gateway.child.kill('SIGTERM')
     t.equal(await gateway.exited, 0)
-    const { stdout, stderr } = gateway.output()
-    t.notOk(stdout.includes(TOKEN) || stderr.includes(TOKEN), 'a secret value never appears in the output')
+    t.notOk(
+      gateway.stdout().includes(TOKEN) || gateway.stderr().includes(TOKEN),
+      'a secret value never appears in the output',
+    )
   }
   t.ok(server.calls.includes(`projects/${PROJECT}/secrets/cidrs/versions/1`))
 })
@@ -50,42 +52,25 @@ t.test('a secret the gateway cannot read stops it with one line naming variable 
   const { env } = await fake(t)
   const gateway = runMain(t, { ...env, ALLOWED_CIDRS: 'sm://absent' }, ['--check-config'])
   t.equal(await gateway.exited, 1)
-  const { stdout, stderr } = gateway.output()
-  t.equal(stdout, '')
+  t.equal(gateway.stdout(), '')
   t.match(
-    stderr,
+    gateway.stderr(),
     new RegExp(
       `^(warning: .*\\n)?iap-gateway: cannot resolve secret: ALLOWED_CIDRS \\(projects/${PROJECT}/secrets/absent/versions/latest\\): NOT_FOUND.*\\n$`,
     ),
   )
-  t.notOk(stderr.includes(TOKEN))
+  t.notOk(gateway.stderr().includes(TOKEN))
 })
 
 /** `node proxy/main.ts` with `env` only (helpers/gateway.ts would load, and so count, the whole gateway). */
 function runMain(t: Test, env: Record<string, string>, args: string[] = []) {
-  const child = spawn(process.execPath, [MAIN, ...args], {
+  return spawnNode(t, MAIN, args, {
     env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
   })
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk
-  })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk
-  })
-  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)))
-  const listening = new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', () => {
-      const port = /"address":\{[^}]*"port":(\d+)/.exec(stdout)?.[1]
-      if (port !== undefined) resolve(`http://127.0.0.1:${port}`)
-    })
-    exited.then((code) => reject(new Error(`gateway exited (${code}): ${stderr}`)))
-  })
-  listening.catch(() => {})
-  return { child, exited, listening, output: () => ({ stdout, stderr }) }
+}
+
+/** The gateway's URL once it has logged the address it listens on. */
+function listeningUrl(stdout: string): string | undefined {
+  const port = /"address":\{[^}]*"port":(\d+)/.exec(stdout)?.[1]
+  return port === undefined ? undefined : `http://127.0.0.1:${port}`
 }
