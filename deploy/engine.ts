@@ -60,6 +60,8 @@ export class Engine {
   private readonly secrets = new Map<string, string>()
   /** Facts asked for before anything had read them: their `${NAME}` placeholders may be in a command. */
   private readonly placeholders = new Set<string>()
+  /** apply() ran a command since the cache was last cleared: the next step reads afresh. */
+  private changed = false
 
   constructor(config: DeployConfig, opts: EngineOptions) {
     this.opts = { concurrency: 4, pollIntervalMs: 10_000, offline: false, ...opts }
@@ -157,12 +159,12 @@ export class Engine {
 
   async apply(steps: Step[]): Promise<Planned[]> {
     const done: Planned[] = []
-    let changed = false
     for (const step of steps) {
       this.opts.progress.line(`== ${step.title}`)
-      // What another step changed is not declared anywhere: read everything again after any change.
-      if (changed) this.cache.clear()
-      changed = false
+      // What another step changed is not declared anywhere: read everything again after any change,
+      // also when an earlier apply() of this engine made it (upgrade applies in two parts).
+      if (this.changed) this.cache.clear()
+      this.changed = false
       const active = this.active(step)
       await this.prefetch(active)
       for (const r of active) {
@@ -172,7 +174,7 @@ export class Engine {
         )
         try {
           for (const command of planned.commands) {
-            changed = true
+            this.changed = true
             await this.execute(command, false).finally(() => this.forget(step, r))
           }
         } catch (error) {

@@ -228,8 +228,10 @@ export function databaseStep(c: DeployConfig): Step {
         id: 'sql-instance',
         title: `Cloud SQL instance ${db.instance}`,
         data: true,
-        // A new instance lists its built-in user (postgres); the database stays NOT_FOUND until created.
-        affects: ['sql-user'],
+        // A new instance has the built-in database and user `postgres` (a name the config may choose), so
+        // the answers of both reads can change (sql/docs/postgres/create-manage-users: "the default user
+        // is postgres"; PostgreSQL's initdb creates the `postgres` database).
+        affects: ['sql-database', 'sql-user'],
         describe: () => ['sql', 'instances', 'describe', db.instance],
         check: (json) => instanceDrift(c, json),
         create: () => [

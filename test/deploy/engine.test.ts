@@ -352,3 +352,39 @@ esac
   // the stale read the declaration prevents.
   await t.rejects(run().apply, { message: /ALREADY_EXISTS: policy/ })
 })
+
+// Two resources that read one thing (the project's IAM policy, read by each identity's roles): the
+// first one's change makes the second's read stale too, without any declaration.
+t.test('a change reads again what another resource reads with the same command', async (t) => {
+  const state = mkdtempSync(join(dir, 'shared-'))
+  const standIn = join(dir, 'gcloud-shared')
+  writeFileSync(
+    standIn,
+    `#!/usr/bin/env bash
+cd ${JSON.stringify(state)}
+case "$1" in
+  describe) [ -e shared ] && echo '{}' || { echo "ERROR: (gcloud) NOT_FOUND: shared" >&2; exit 1; } ;;
+  create) [ -e shared ] && { echo "ERROR: (gcloud) ALREADY_EXISTS: shared" >&2; exit 1; }; touch shared ;;
+esac
+`,
+  )
+  chmodSync(standIn, 0o755)
+  const reader = (id: string): Resource => ({
+    id,
+    title: id,
+    describe: () => ['describe', 'shared'],
+    create: () => [{ argv: ['create', 'shared'] }],
+  })
+  const e = new Engine(config, {
+    gcloud: new Gcloud({ project: 'demo-project', gcloud: standIn }),
+    progress: new Progress({ write: () => true }),
+  })
+  const done = await e.apply([{ id: 's', title: 'Step', resources: [reader('first'), reader('second')] }])
+  t.same(
+    done.map((p) => [p.resource.id, p.action]),
+    [
+      ['first', 'create'],
+      ['second', 'unchanged'],
+    ],
+  )
+})

@@ -133,6 +133,20 @@ export function sqlRoutes(): Route[] {
             ? [{ type: 'PRIVATE', ipAddress: '10.60.0.3' }]
             : [{ type: 'PRIMARY', ipAddress: '35.1.1.1' }],
         })
+        // A new PostgreSQL instance comes with the database `postgres` (initdb makes it: PostgreSQL docs,
+        // "Creating a Database Cluster") and the default user `postgres` ("For Cloud SQL for PostgreSQL, the
+        // default user is postgres": sql/docs/postgres/create-manage-users).
+        fake.resources.set(`sql-db:${m[1]}/${body.name}/postgres`, {
+          kind: 'sql#database',
+          name: 'postgres',
+          instance: body.name,
+        })
+        fake.resources.set(`sql-user:${m[1]}/${body.name}/postgres`, {
+          kind: 'sql#user',
+          name: 'postgres',
+          instance: body.name,
+          type: 'BUILT_IN',
+        })
         return op(fake, m[1] as string, 'CREATE', body.name)
       },
     },
