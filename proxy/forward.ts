@@ -202,6 +202,11 @@ function limitBodyIdle(request: FastifyRequest, res: ServerResponse, cancel: Eve
     })
   })
   raw.once('end', () => raw.socket.setTimeout(0))
+  // A body all in but not yet taken ('end' waits for undici) gets no request 'timeout' from Node, which
+  // destroys a timed-out socket nobody handles (http docs, response.setTimeout): lift the limit here.
+  res.on('timeout', () => {
+    if (raw.complete) raw.socket.setTimeout(0)
+  })
 }
 
 /**

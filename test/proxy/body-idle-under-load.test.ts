@@ -21,6 +21,7 @@ import {
   startVerifyingGateway,
   type VerifyingGateway,
 } from '../helpers/gateway.ts'
+import { until } from '../helpers/iap.ts'
 
 const LIMIT_MS = 300
 
@@ -133,5 +134,45 @@ t.test(
     t.ok(busyAtResume, 'the gateway was busy when it began to read from the client again')
     t.match(client.received(), /^HTTP\/1.1 200 /)
     t.match(client.received(), new RegExp(`\\r\\n\\r\\n${body.length}$`), 'the app got the whole body')
+  },
+)
+
+t.test(
+  'a body that is all in while the app has not taken its end: the connection is not reset',
+  async (t) => {
+    const app = await startApp(t, true)
+    const gateway = await gatewayInFrontOf(t, app.url)
+    let request: IncomingMessage | undefined
+    gateway.app.server.once('request', (req: IncomingMessage) => (request = req))
+    const client = openRaw(gateway.port)
+    t.teardown(() => client.socket.destroy())
+    const head = httpHead([
+      'POST /api/v1/document-store/upsert HTTP/1.1',
+      'Host: app.example',
+      `X-Goog-IAP-JWT-Assertion: ${gateway.assertion()}`,
+      'Transfer-Encoding: chunked',
+      'Connection: close',
+    ])
+    client.write(head)
+    const chunk = `4000\r\n${'x'.repeat(0x4000)}\r\n`
+    let sent = head.length
+    let bodyBytes = 0
+    // Chunk by chunk, each read before the next, until the app's side is full and the gateway holds the
+    // last one (undici paused the body): the end of the body then arrives while the app takes nothing.
+    for (;;) {
+      client.write(chunk)
+      sent += chunk.length
+      bodyBytes += 0x4000
+      await until(() => request !== undefined && request.socket.bytesRead >= sent, 'the chunk read')
+      const held = request as IncomingMessage
+      if (held.isPaused() && held.readableLength > 0) break
+    }
+    client.write('0\r\n\r\n')
+    await until(() => request?.complete === true, 'the body complete')
+    await new Promise((resolve) => setTimeout(resolve, 3 * LIMIT_MS)) // the app still takes nothing
+    app.release()
+    t.ok((await closedWithin(client, 10_000)) < 10_000, 'the exchange ended')
+    t.match(client.received(), /^HTTP\/1.1 200 /)
+    t.match(client.received(), new RegExp(`\\r\\n\\r\\n${bodyBytes}$`), 'the app got the whole body')
   },
 )
