@@ -176,24 +176,44 @@ function failed(request: FastifyRequest, res: ServerResponse, thrown: Error & { 
  * An admitted body that stops arriving: CLIENT_BODY_TIMEOUT_MS without a read (nginx's
  * client_body_timeout) ends the exchange with 408 and cancels the upstream request, so a stalled upload
  * holds neither connection. Time the upstream makes the body wait (its backpressure pauses the client's
- * socket) does not count; once the body is in, the limit is lifted (the upstream may think for minutes).
+ * socket) does not count, nor time the gateway is too busy to read: the client is blamed only when Node
+ * has nothing unread from it. Once the body is in, the limit is lifted (the upstream may think for minutes).
  */
 function limitBodyIdle(request: FastifyRequest, res: ServerResponse, cancel: EventEmitter, ms: number) {
   const raw = request.raw
   if (raw.complete) return
   raw.setTimeout(ms, () => {
-    // Paused by undici, or holding bytes it has not taken yet: the upstream is slow to take the body,
-    // not the client to send it.
-    if (raw.isPaused() || raw.readableLength > 0) {
-      raw.setTimeout(ms)
-      return
-    }
-    // The answer is under way: cut it; its 'close' cancels the upstream request as when a client leaves
-    // (aborting first would have undici's stream handler call back twice).
-    if (res.headersSent) return void res.destroy()
-    // Answered first: cancelling makes undici destroy the body stream, and with it the socket.
-    refuse(request, res, DENIALS.requestTimeout, 'client_body_timeout')
-    cancel.emit('abort')
+    if (waitsForUpstream(raw)) return void raw.setTimeout(ms)
+    // Node runs due timers before it polls for I/O (nodejs.org, "The Node.js Event Loop"), so in a
+    // process busier than the limit (or just as the upstream takes the body again, with the socket timer
+    // run down while it did not) this fires with the client's bytes unread in the kernel. Blame the
+    // client only if one more poll, which runs before setImmediate's callbacks, reads nothing from it.
+    // A client the upstream holds back always has bytes there: its window is full, so Node reads them.
+    const readBefore = raw.socket.bytesRead
+    setImmediate(() => {
+      if (raw.complete || raw.destroyed) return
+      if (raw.socket.bytesRead !== readBefore || waitsForUpstream(raw)) return void raw.setTimeout(ms)
+      // The answer is under way: cut it; its 'close' cancels the upstream request as when a client leaves
+      // (aborting first would have undici's stream handler call back twice).
+      if (res.headersSent) return void res.destroy()
+      // Answered first: cancelling makes undici destroy the body stream, and with it the socket.
+      refuse(request, res, DENIALS.requestTimeout, 'client_body_timeout')
+      cancel.emit('abort')
+    })
   })
   raw.once('end', () => raw.socket.setTimeout(0))
+  // A body all in but not yet taken ('end' waits for undici) gets no request 'timeout' from Node, which
+  // destroys a timed-out socket nobody handles (http docs, response.setTimeout): lift the limit here.
+  res.on('timeout', () => {
+    if (raw.complete) raw.socket.setTimeout(0)
+  })
+}
+
+/**
+ * Paused by undici (its socket to the upstream is full: undici resumes the body on that socket's
+ * 'drain'), or holding bytes it has not taken yet: the upstream is slow to take the body, not the client
+ * to send it.
+ */
+function waitsForUpstream(raw: FastifyRequest['raw']): boolean {
+  return raw.isPaused() || raw.readableLength > 0
 }
