@@ -91,8 +91,7 @@ t.test(
     const app = await startApp(t, false)
     const gateway = await gatewayInFrontOf(t, app.url)
     const chunk = Buffer.alloc(16 * 1024, 1)
-    const client = openRaw(gateway.port)
-    t.teardown(() => client.socket.destroy())
+    const client = openRaw(t, gateway.port)
     client.write(uploadHead(gateway, 3 * chunk.length))
     client.write(chunk)
     await app.received(chunk.length) // the gateway forwarded all it had and waits for more
@@ -122,8 +121,7 @@ t.test(
       })
     })
     const body = Buffer.alloc(32 * 1024 * 1024, 1) // more than the sockets between can buffer
-    const client = openRaw(gateway.port)
-    t.teardown(() => client.socket.destroy())
+    const client = openRaw(t, gateway.port)
     client.write(uploadHead(gateway, body.length))
     client.write(body)
     await app.received(0)
@@ -144,8 +142,7 @@ t.test(
     const gateway = await gatewayInFrontOf(t, app.url)
     let request: IncomingMessage | undefined
     gateway.app.server.once('request', (req: IncomingMessage) => (request = req))
-    const client = openRaw(gateway.port)
-    t.teardown(() => client.socket.destroy())
+    const client = openRaw(t, gateway.port)
     const head = httpHead([
       'POST /api/v1/document-store/upsert HTTP/1.1',
       'Host: app.example',
