@@ -36,7 +36,7 @@ export async function evaluate(inv: Invariant, r: Reads): Promise<Outcome> {
     return await inv.check(r)
   } catch (error) {
     if (error instanceof CouldNotRead) return { verdict: 'could-not-check', reason: error.message }
-    /* c8 ignore next -- a bug in a check: reported, not hidden, and the other checks still run */
+    // A bug in a check: reported, not hidden, and the other checks still run.
     return { verdict: 'could-not-check', reason: `check failed: ${(error as Error).message}` }
   }
 }
