@@ -27,6 +27,16 @@ export function need<J>(read: Read<J>, what: string): J | undefined {
   return read.found ? read.json : undefined
 }
 
+/**
+ * The project's number, which names the IAP service agent, the audience and the run.app URL. A project
+ * gcloud cannot find ends the check as could-not-check: with no number there is nothing to compare.
+ */
+export async function projectNumber(r: Reads): Promise<string> {
+  const project = need(await r.project(), `project ${r.config.project}`)
+  if (!project) throw new CouldNotRead(`cannot read project ${r.config.project}: not found`)
+  return project.projectNumber
+}
+
 export const pass = (reason: string): Outcome => ({ verdict: 'pass', reason })
 export const fail = (reason: string): Outcome => ({ verdict: 'fail', reason })
 
