@@ -3,6 +3,7 @@
 // where traffic stays. apply-upgrade.test.ts runs the database case against the fake through gcloud.
 import t from 'tap'
 import { Engine } from '../../deploy/engine.ts'
+import type { GcloudResult } from '../../deploy/gcloud.ts'
 import { Progress } from '../../deploy/progress.ts'
 import type { Step } from '../../deploy/steps/types.ts'
 import { applyWithUpgrade, wantedImages } from '../../deploy/upgrade.ts'
@@ -115,25 +116,43 @@ t.test(
   },
 )
 
+const DESCRIPTION = 'iap-gateway: before the upgrade from revision fw-00001-abc'
+
+/** An upgrade with the database: the backup made and listed as `backups`, then the service `replace`d. */
+function withBackup(backups: unknown[], replace: GcloudResult): Answers {
+  return {
+    [SERVICE]: olderApp(cannedConfig()),
+    'describe image': json({}),
+    [`sql backups create --instance=fw-db --description=${DESCRIPTION}`]: json({}),
+    'sql backups list --instance=fw-db': json(backups),
+    'describe svc': notFound('svc'),
+    'replace svc': replace,
+  }
+}
+
 t.test('an upgrade with a database: the backup is taken and found before the service changes', async (t) => {
-  const c = cannedConfig()
-  const description = 'iap-gateway: before the upgrade from revision fw-00001-abc'
-  const r = await upgrade(
+  // Cloud SQL Admin BackupRun: ids are int64 strings; an older backup with the same description stays.
+  const backups = [
     {
-      [SERVICE]: olderApp(c),
-      'describe image': json({}),
-      [`sql backups create --instance=fw-db --description=${description}`]: json({}),
-      // Cloud SQL Admin BackupRun: ids are int64 strings; an older backup with the same description stays.
-      'sql backups list --instance=fw-db': json([
-        { id: '1700000000002', description, status: 'SUCCESSFUL', windowStartTime: '2025-01-02T00:00:00Z' },
-        { id: '1700000000001', description, status: 'SUCCESSFUL', windowStartTime: '2025-01-01T00:00:00Z' },
-        { id: '1700000000003', description, status: 'RUNNING', windowStartTime: '2025-01-03T00:00:00Z' },
-      ]),
-      'describe svc': notFound('svc'),
-      'replace svc': json({}),
+      id: '1700000000002',
+      description: DESCRIPTION,
+      status: 'SUCCESSFUL',
+      windowStartTime: '2025-01-02T00:00:00Z',
     },
-    c,
-  )
+    {
+      id: '1700000000001',
+      description: DESCRIPTION,
+      status: 'SUCCESSFUL',
+      windowStartTime: '2025-01-01T00:00:00Z',
+    },
+    {
+      id: '1700000000003',
+      description: DESCRIPTION,
+      status: 'RUNNING',
+      windowStartTime: '2025-01-03T00:00:00Z',
+    },
+  ]
+  const r = await upgrade(withBackup(backups, json({})), cannedConfig())
   t.match(r.result, {
     ok: { upgrade: { previousRevision: 'fw-00001-abc', backupId: '1700000000002', changed: [/^flowise: /] } },
   })
@@ -143,19 +162,9 @@ t.test('an upgrade with a database: the backup is taken and found before the ser
 })
 
 t.test('a failed revision after a backup names the backup to restore from', async (t) => {
-  const c = cannedConfig()
-  const description = 'iap-gateway: before the upgrade from revision fw-00001-abc'
-  const r = await upgrade(
-    {
-      [SERVICE]: olderApp(c),
-      'describe image': json({}),
-      [`sql backups create --instance=fw-db --description=${description}`]: json({}),
-      'sql backups list --instance=fw-db': json([{ id: '1700000000002', description, status: 'SUCCESSFUL' }]),
-      'describe svc': notFound('svc'),
-      'replace svc': { code: 1, stdout: '', stderr: 'ERROR: Revision fw-00002-abc is not ready\n' },
-    },
-    c,
-  )
+  const notReady = { code: 1, stdout: '', stderr: 'ERROR: Revision fw-00002-abc is not ready\n' }
+  const backups = [{ id: '1700000000002', description: DESCRIPTION, status: 'SUCCESSFUL' }]
+  const r = await upgrade(withBackup(backups, notReady), cannedConfig())
   t.match(r.result, { error: { code: 'DEPLOY_ERR_GCLOUD' } })
   t.match(r.out, 'traffic stays on fw-00001-abc. Backup: 1700000000002.\n')
 })
