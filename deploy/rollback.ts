@@ -21,15 +21,17 @@ import {
 
 /** One entry of `run revisions list` (Knative v1 Revision). */
 interface Revision {
-  metadata: { name: string; labels?: Record<string, string> }
-  spec?: { containers?: LiveContainer[] }
+  /** Knative labels every revision with its Configuration's generation, which orders them. */
+  metadata: { name: string; labels: Record<string, string> }
+  /** Knative's RevisionSpec: containers is required. */
+  spec: { containers: LiveContainer[] }
   status?: { conditions?: { type: string; status?: string }[] }
 }
 
 const ready = (r: Revision) =>
   (r.status?.conditions ?? []).some((x) => x.type === 'Ready' && x.status === 'True')
-const generation = (r: Revision) =>
-  Number(r.metadata?.labels?.['serving.knative.dev/configurationGeneration'] ?? 0)
+/** NaN without the label: such a revision is neither older nor newer than any, so never the target. */
+const generation = (r: Revision) => Number(r.metadata.labels['serving.knative.dev/configurationGeneration'])
 
 /** The revision taking (most of) the traffic now. */
 export function servingRevision(service: LiveService | undefined): string | undefined {
@@ -45,14 +47,20 @@ export async function rollback(gcloud: Gcloud, c: DeployConfig, progress: Progre
   const current = servingRevision(service)
   const listed = await gcloud.must(cmd(['run', 'revisions', 'list', `--service=${n.service}`, region]))
   const revisions = (JSON.parse(listed.stdout) as Revision[]).sort((a, b) => generation(b) - generation(a))
+  // A revision that serves cannot be deleted (run/docs/managing/revisions), so it is listed; no serving
+  // revision means a status without traffic, and "older" would mean nothing: refused, not guessed.
   const serving = revisions.find((r) => r.metadata.name === current)
-  const target = revisions.find(
-    (r) => ready(r) && r.metadata.name !== current && (!serving || generation(r) < generation(serving)),
-  )
+  if (!serving) {
+    throw new DeployError(
+      'DEPLOY_ERR_REFUSED',
+      `rollback: cannot tell which revision of ${n.service} serves now (traffic: ${current ?? 'none'})`,
+    )
+  }
+  const target = revisions.find((r) => ready(r) && generation(r) < generation(serving))
   if (!target) {
     throw new DeployError(
       'DEPLOY_ERR_REFUSED',
-      `rollback: no ready revision of ${n.service} older than ${current ?? 'the serving one'}`,
+      `rollback: no ready revision of ${n.service} older than ${current}`,
     )
   }
   const to = target.metadata.name
@@ -60,7 +68,7 @@ export async function rollback(gcloud: Gcloud, c: DeployConfig, progress: Progre
     long: true,
   })
   await progress.track(`  gcloud ${move.argv.join(' ')}`, () => gcloud.must(move))
-  const images = (target.spec?.containers ?? []).map((x) => `${x.name} ${x.image}`).join(', ')
+  const images = target.spec.containers.map((x) => `${x.name} ${x.image}`).join(', ')
   progress.line(`Traffic: 100% to ${to} (was ${current}). It runs ${images}.`)
   progress.line(
     'Database migrations are NOT undone: the newer version may have changed the schema the older one now runs on.',

@@ -7,7 +7,7 @@ import { runtimeRoles } from '../steps/identity.ts'
 import { alertPolicyName, type ListedAlertPolicy, logMetrics } from '../steps/monitoring.ts'
 import { member, names } from '../steps/names.ts'
 import type { LiveService } from '../upgrade.ts'
-import { fail, type Invariant, need, pass } from './invariant.ts'
+import { fail, type Invariant, need, pass, projectNumber } from './invariant.ts'
 import type { Reads, SqlInstance } from './reads.ts'
 
 const ACCESSOR = 'roles/secretmanager.secretAccessor'
@@ -96,7 +96,12 @@ export const dataInvariants: Invariant[] = [
     check: async (r) => {
       const svc = need(await r.service(), `Cloud Run service ${names(r.config).service}`)
       if (!svc) return fail(`service ${names(r.config).service} does not exist (run apply)`)
-      const runAs = `serviceAccount:${svc.spec?.template?.spec?.serviceAccountName ?? names(r.config).serviceAccount}`
+      // Without serviceAccountName a revision runs as the Compute Engine default service account
+      // (run/docs/securing/service-identity), not as the account the deploy made and granted.
+      const account =
+        svc.spec?.template?.spec?.serviceAccountName ??
+        `${await projectNumber(r)}-compute@developer.gserviceaccount.com`
+      const runAs = `serviceAccount:${account}`
       const projectWide = membersOf(
         need(await r.projectPolicy(), 'the project IAM policy'),
         ACCESSOR,

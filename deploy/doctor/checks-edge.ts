@@ -8,7 +8,7 @@ import { membersOf } from '../steps/iam.ts'
 import { names } from '../steps/names.ts'
 import { readinessProblems } from '../steps/run.ts'
 import type { LiveService } from '../upgrade.ts'
-import { fail, type Invariant, need, one, pass, sameSet } from './invariant.ts'
+import { fail, type Invariant, need, one, pass, projectNumber, sameSet } from './invariant.ts'
 import type { Reads } from './reads.ts'
 
 const PUBLIC = ['allUsers', 'allAuthenticatedUsers']
@@ -74,8 +74,7 @@ export const edgeInvariants: Invariant[] = [
     title: 'run.invoker is held only by the IAP service agent',
     check: async (r) => {
       const policy = need(await r.servicePolicy(), 'the service IAM policy') ?? {}
-      const project = need(await r.project(), `project ${r.config.project}`)
-      const agent = `serviceAccount:service-${project?.projectNumber}@gcp-sa-iap.iam.gserviceaccount.com`
+      const agent = `serviceAccount:service-${await projectNumber(r)}@gcp-sa-iap.iam.gserviceaccount.com`
       const invokers = membersOf(policy, 'roles/run.invoker')
       const open = (policy.bindings ?? []).flatMap((b) =>
         (b.members ?? []).filter((m: string) => PUBLIC.includes(m)).map((m: string) => `${m} (${b.role})`),
@@ -127,10 +126,10 @@ export const edgeInvariants: Invariant[] = [
     check: async (r) => {
       const policy = one(need(await r.armor(), `Cloud Armor policy ${names(r.config).armor}`))
       if (!policy) return missing(`Cloud Armor policy ${names(r.config).armor}`)
-      const dflt = (policy.rules ?? []).find((x) => x.priority === DEFAULT_RULE)
-      return String(dflt?.action ?? '').startsWith('deny')
-        ? pass(`default rule: ${dflt?.action}`)
-        : fail(`default rule is ${dflt?.action ?? 'missing'}: addresses outside allowedCidrs get through`)
+      const action = (policy.rules ?? []).find((x) => x.priority === DEFAULT_RULE)?.action
+      return action?.startsWith('deny')
+        ? pass(`default rule: ${action}`)
+        : fail(`default rule is ${action ?? 'missing'}: addresses outside allowedCidrs get through`)
     },
   },
   {
@@ -189,8 +188,7 @@ export const edgeInvariants: Invariant[] = [
         return missing(
           !svc ? `service ${names(r.config).service}` : `backend service ${names(r.config).backend}`,
         )
-      const project = need(await r.project(), `project ${r.config.project}`)
-      const wanted = `/projects/${project?.projectNumber}/global/backendServices/${bs.id}`
+      const wanted = `/projects/${await projectNumber(r)}/global/backendServices/${bs.id}`
       const have = gatewayEnv(svc).IAP_AUDIENCE
       return have === wanted
         ? pass(wanted)
@@ -233,7 +231,9 @@ export const edgeInvariants: Invariant[] = [
         .filter((t) => t.revisionName === latest)
         .reduce((sum, t) => sum + Number(t.percent ?? 0), 0)
       if (onLatest !== 100) {
-        const where = (svc.status?.traffic ?? []).map((t) => `${t.revisionName} ${t.percent}%`).join(', ')
+        const where = (svc.status?.traffic ?? [])
+          .map((t) => `${t.revisionName} ${t.percent ?? 0}%`)
+          .join(', ')
         problems.push(
           `${latest} serves ${onLatest}% (traffic: ${where || 'none'}); after a rollback, set the version back and apply`,
         )

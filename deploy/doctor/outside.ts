@@ -3,7 +3,7 @@
 // outside allowedCidrs, so from there the sign-in check cannot tell, and says so.
 import type { DeployConfig } from '../config.ts'
 import { names } from '../steps/names.ts'
-import { fail, type Invariant, need, type Outcome, pass } from './invariant.ts'
+import { fail, type Invariant, type Outcome, pass, projectNumber } from './invariant.ts'
 import type { Reads } from './reads.ts'
 
 /** Where the outside checks go; tests point them at local servers. */
@@ -36,8 +36,7 @@ const notFromHere = (url: string, why: string): Outcome => ({
 
 async function runAppUrl(r: Reads): Promise<string> {
   // A disabled default URL is absent from the status; its name is SERVICE-PROJECT_NUMBER.REGION.run.app.
-  const project = need(await r.project(), `project ${r.config.project}`)
-  return `https://${names(r.config).service}-${project?.projectNumber}.${r.config.region}.run.app/`
+  return `https://${names(r.config).service}-${await projectNumber(r)}.${r.config.region}.run.app/`
 }
 
 export function outsideInvariants(c: DeployConfig, t: OutsideTargets = {}): Invariant[] {

@@ -346,6 +346,27 @@ t.test(
 )
 
 t.test(
+  'too little memory in all for gen2 stops at plan, said of the rendered service (no one field)',
+  async (t) => {
+    const small = {
+      ...minimal,
+      gateway: { memory: '128Mi' },
+      app: {
+        preset: 'custom',
+        container: 'app',
+        image: 'docker.io/library/nginx:1.27',
+        port: 3000,
+        memory: '256Mi',
+      },
+    }
+    t.match(
+      problems(small),
+      /the rendered service: spec\.template\.spec\.containers\[\*\]\.resources\.limits\.memory: 384Mi in all; the second generation execution environment needs at least 512Mi/,
+    )
+  },
+)
+
+t.test(
   'monitoring: a notification channel must be one of this project, named as Monitoring names it',
   async (t) => {
     const c = validateConfig(

@@ -12,7 +12,7 @@ import { formatPlan, main } from '../../deploy/main.ts'
 import { Progress } from '../../deploy/progress.ts'
 import { shellScript } from '../../deploy/shell.ts'
 import { steps } from '../../deploy/steps/index.ts'
-import type { Resource, Step } from '../../deploy/steps/types.ts'
+import type { Command, Resource, Step } from '../../deploy/steps/types.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'deploy-engine-'))
 // `describe thing` finds {"size": 1}; `describe missing` is NOT_FOUND, as gcloud reports it.
@@ -92,6 +92,19 @@ t.test('drift with no update in place is refused, naming every difference', asyn
   const gcloudRunner = new Gcloud({ project: 'demo-project', gcloud })
   t.match(formatPlan(planned, gcloudRunner), '  update    thing fw-thing (size is 1; colour differs)\n')
   t.match(shellScript(planned, e.context), '# update: thing fw-thing (size is 1; colour differs)\n')
+})
+
+t.test('a plan where every resource matches says "No changes."', async (t) => {
+  const same: Resource<{ size: number }> = {
+    id: 'thing',
+    title: 'thing fw-thing',
+    describe: () => ['describe', 'thing'],
+    check: (json) => (json.size === 1 ? [] : ['size differs']),
+    create: () => [],
+  }
+  const planned = await engine().plan([step(same)])
+  t.equal(planned[0]?.action, 'unchanged')
+  t.match(formatPlan(planned, new Gcloud({ project: 'demo-project', gcloud })), /\n\nNo changes\.\n$/)
 })
 
 t.test('an empty describe answer is "nothing"; a resource switched off is not looked at', async (t) => {
@@ -228,6 +241,47 @@ esac
   })
 })
 
+// A failure Google documents as temporary (Command.pending: a metric Monitoring does not know yet) is
+// recorded as pending during apply, and the resources after it are still made.
+t.test('apply: a command Google holds is pending, and the rest of the apply goes on', async (t) => {
+  const standIn = join(dir, 'gcloud-held')
+  writeFileSync(
+    standIn,
+    `#!/usr/bin/env bash
+case "$1 $2" in
+  describe*) echo "ERROR: (gcloud) NOT_FOUND: $2" >&2; exit 1 ;;
+  "create policy") echo "ERROR: NOT_FOUND: Cannot find metric(s) that match type" >&2; exit 1 ;;
+  "create later") echo '{}' ;;
+  *) echo "ERROR: unexpected $*" >&2; exit 1 ;;
+esac
+`,
+  )
+  chmodSync(standIn, 0o755)
+  let out = ''
+  const e = new Engine(config, {
+    gcloud: new Gcloud({ project: 'demo-project', gcloud: standIn }),
+    progress: new Progress({ write: (s: string) => (out += s) }),
+  })
+  const made = (id: string, pending?: Command['pending']): Resource => ({
+    id,
+    title: id,
+    describe: () => ['describe', id],
+    create: () => [{ argv: ['create', id], ...(pending ? { pending } : {}) }],
+  })
+  const done = await e.apply([
+    step(made('policy', { when: /Cannot find metric/, reason: 'Monitoring learns it within 10 minutes' })),
+    step(made('later')),
+  ])
+  t.same(
+    done.map((p) => [p.resource.id, p.action, p.reasons]),
+    [
+      ['policy', 'pending', ['Monitoring learns it within 10 minutes']],
+      ['later', 'create', []],
+    ],
+  )
+  t.match(out, 'pending   policy (Monitoring learns it within 10 minutes)\n')
+})
+
 t.test(
   'plan --format sh reads a secret the user keeps (the OAuth client) at its latest version',
   async (t) => {
@@ -247,7 +301,13 @@ t.test(
       progress: new Progress({ write: () => true }),
       offline: true,
     })
-    const script = shellScript(await e.plan(steps(withClient)), e.context)
+    const planned = await e.plan(steps(withClient))
+    // The text plan names the secret and its version, never a value.
+    t.match(
+      formatPlan(planned, new Gcloud({ project: 'demo-project', gcloud })),
+      '        iap-flags: --oauth2-client-secret = secret iap-oauth version latest (not shown)\n',
+    )
+    const script = shellScript(planned, e.context)
     t.match(
       script,
       `{ printf '%s: |-\\n  ' --oauth2-client-secret; gcloud secrets versions access latest --secret=iap-oauth --project=demo-project; printf '\\n'; } > "$tmp/iap-flags"\nCLOUDSDK_CORE_DISABLE_FILE_LOGGING=true gcloud iap web enable --resource-type=backend-services --service=flowise-backend --oauth2-client-id=1-a.apps.googleusercontent.com --flags-file="$tmp/iap-flags"`,

@@ -44,6 +44,14 @@ t.test('usage errors exit 2 with the usage text', async (t) => {
   t.match((await run(['plan', '--format', 'yaml'])).stderr, /--format must be text or sh \(got yaml\)/)
 })
 
+t.test("doctor's --timeout must be whole seconds, 1 to 999: a usage error naming the value", async (t) => {
+  for (const bad of ['0', '1.5', '1000', '10s']) {
+    const r = await run(['doctor', '--config', config, '--timeout', bad])
+    t.equal(r.code, 2, bad)
+    t.match(r.stderr, `--timeout must be whole seconds from 1 to 999 (got ${bad})`)
+  }
+})
+
 t.test('the usage names every verb, run-local included (it is dispatched apart)', async (t) => {
   const usage = (await run([])).stderr
   for (const verb of ['plan', 'apply', 'destroy', 'render', 'rotate-db-password', 'run-local'])

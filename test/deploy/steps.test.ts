@@ -238,6 +238,22 @@ t.test('edge: Armor rules converge (change, add, remove), backend and IAP member
     'default rule: live none, config deny(403)',
     'rule 1000: live none, config allow 10.0.0.0/16,10.1.0.0/16,10.2.0.0/16,10.3.0.0/16,10.4.0.0/16,10.5.0.0/16,10.6.0.0/16,10.7.0.0/16,10.8.0.0/16,10.9.0.0/16',
   ])
+  // A default rule edited to allow, and a rule matching a CEL expression (SecurityPolicyRule.match.expr,
+  // no srcIpRanges): both are drift, shown as they are.
+  const edited = [
+    {
+      rules: [
+        ...(existing[0]?.rules ?? []).filter((r) => r.priority === 1000),
+        { priority: 1004, action: 'allow', match: { expr: { expression: "origin.region_code == 'CH'" } } },
+        { priority: 2147483647, action: 'allow', match: { config: { srcIpRanges: ['*'] } } },
+      ],
+    },
+  ]
+  t.same(armor.check?.(edited, x), [
+    'default rule: live allow, config deny(403)',
+    'rule 1001: live none, config allow 10.10.0.0/16,10.11.0.0/16',
+    'rule 1004: live allow, not in the config',
+  ])
   const backend = find(step, 'backend-service')
   t.same(backend.check?.({ securityPolicy: '.../securityPolicies/fw-armor', iap: { enabled: true } }, x), [])
   t.same(backend.check?.({ id: '7' }, x), [
