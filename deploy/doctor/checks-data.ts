@@ -7,7 +7,7 @@ import { runtimeRoles } from '../steps/identity.ts'
 import { alertPolicyName, type ListedAlertPolicy, logMetrics } from '../steps/monitoring.ts'
 import { member, names } from '../steps/names.ts'
 import type { LiveService } from '../upgrade.ts'
-import { fail, type Invariant, need, pass, projectNumber } from './invariant.ts'
+import { CouldNotRead, fail, type Invariant, need, pass, projectNumber } from './invariant.ts'
 import type { Reads, SqlInstance } from './reads.ts'
 
 const ACCESSOR = 'roles/secretmanager.secretAccessor'
@@ -128,7 +128,10 @@ export const dataInvariants: Invariant[] = [
     id: 'runtime-roles',
     title: "the runtime account holds no project role beyond the config's",
     check: async (r) => {
-      const policy = need(await r.projectPolicy(), 'the project IAM policy') ?? {}
+      // Not found means no project to read, not a project where the account holds nothing.
+      const policy = need(await r.projectPolicy(), 'the project IAM policy')
+      if (!policy)
+        throw new CouldNotRead(`cannot read the IAM policy of project ${r.config.project}: not found`)
       const who = member(r.config)
       const held: string[] = (policy.bindings ?? [])
         .filter((b) => (b.members ?? []).includes(who))

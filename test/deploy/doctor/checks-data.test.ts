@@ -217,7 +217,7 @@ t.test('secrets: a reference without #VERSION is checked at latest', async (t) =
   )
 })
 
-t.test('runtime roles: a project policy without the account (or without members) holds none', async (t) => {
+t.test('runtime roles: a policy without the account holds none; a policy not found is no PASS', async (t) => {
   t.same(
     await check('runtime-roles', { [READ.projectPolicy]: json({ bindings: [{ role: 'roles/viewer' }] }) }),
     {
@@ -226,8 +226,8 @@ t.test('runtime roles: a project policy without the account (or without members)
     },
   )
   t.same(await check('runtime-roles', { [READ.projectPolicy]: notFound('demo-project') }), {
-    verdict: 'pass',
-    reason: '0 role(s): none',
+    verdict: 'could-not-check',
+    reason: 'cannot read the IAM policy of project demo-project: not found',
   })
 })
 
