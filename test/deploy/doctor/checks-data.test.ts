@@ -225,6 +225,11 @@ t.test('runtime roles: a policy without the account holds none; a policy not fou
       reason: '0 role(s): none',
     },
   )
+  // Google leaves `bindings` out of a policy that has none.
+  t.same(await check('runtime-roles', { [READ.projectPolicy]: json({}) }), {
+    verdict: 'pass',
+    reason: '0 role(s): none',
+  })
   t.same(await check('runtime-roles', { [READ.projectPolicy]: notFound('demo-project') }), {
     verdict: 'could-not-check',
     reason: 'cannot read the IAM policy of project demo-project: not found',
